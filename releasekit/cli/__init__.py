@@ -1,0 +1,71 @@
+"""The `releasekit` command line: thin click commands over library functions.
+
+Exit codes (the only ones): 0 ok, 1 a ReleaseError, 2 usage error (click), and
+3 = "nothing to release" when a command ran with --strict.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from releasekit import __version__
+from releasekit.errors import ReleaseError
+
+EXIT_ERROR = 1
+EXIT_NOTHING_TO_RELEASE = 3
+
+
+@dataclass
+class Context:
+    """Global options, shared by every command through click's ctx.obj."""
+
+    project_dir: Path
+    verbose: bool
+
+
+class _ReleasekitGroup(click.Group):
+    """Maps ReleaseError to one `error:` line and exit 1: the single exit-code site."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ReleaseError as exc:
+            obj = ctx.find_object(Context)
+            if obj is not None and obj.verbose:
+                traceback.print_exc()
+            click.echo(f"error: {exc.message}", err=True)
+            if exc.hint:
+                click.echo(f"  hint: {exc.hint}", err=True)
+            ctx.exit(EXIT_ERROR)
+
+
+@click.group(cls=_ReleasekitGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-C",
+    "--project-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(),
+    show_default=True,
+    help="The project (git repository root with pyproject.toml).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Explain decisions; tracebacks on errors.")
+@click.version_option(__version__, prog_name="releasekit")
+@click.pass_context
+def cli(ctx: click.Context, project_dir: Path, verbose: bool) -> None:
+    """Release automation for internal Python libraries."""
+    ctx.obj = Context(project_dir=project_dir.resolve(), verbose=verbose)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    cli.main(args=argv, prog_name="releasekit")
+
+
+from releasekit.cli import commands as _commands  # noqa: E402  (registers the commands)
+
+_commands.register(cli)

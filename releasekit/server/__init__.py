@@ -1,0 +1,1 @@
+"""The bundled private package index: `create_app(storage, settings)` -> ASGI app."""
