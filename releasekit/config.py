@@ -145,7 +145,9 @@ def config_from_table(
     """Validate one `[tool.releasekit]` table (already parsed) into a Config."""
     for key in table:
         if key not in _KEYS:
-            raise ConfigError(f"unknown key {key!r} in [tool.releasekit]", hint=_nearest(key, _KEYS))
+            raise ConfigError(
+                f"unknown key {key!r} in [tool.releasekit]", hint=_nearest(key, _KEYS)
+            )
     tag_format = _string(table, "tag_format", "v{version}")
     if tag_format.count("{version}") != 1:
         raise ConfigError(
@@ -210,7 +212,9 @@ def _parse_bool(key: str, value: str) -> bool:
         return True
     if lowered in ("0", "false", "no", "off"):
         return False
-    raise ConfigError(f"{_ENV_PREFIX}{key.upper()}={value!r} is not a boolean", hint="use true or false")
+    raise ConfigError(
+        f"{_ENV_PREFIX}{key.upper()}={value!r} is not a boolean", hint="use true or false"
+    )
 
 
 def _version_file(item: Any) -> VersionFile:
@@ -227,7 +231,9 @@ def _version_file(item: Any) -> VersionFile:
             try:
                 compiled = re.compile(pattern, re.MULTILINE)
             except re.error as exc:
-                raise ConfigError(f"version_files pattern {pattern!r} is not a regex: {exc}") from exc
+                raise ConfigError(
+                    f"version_files pattern {pattern!r} is not a regex: {exc}"
+                ) from exc
             if "version" not in compiled.groupindex:
                 raise ConfigError(
                     f"version_files pattern {pattern!r} needs a named group (?P<version>...)"
@@ -284,7 +290,7 @@ def _repositories(value: Any) -> dict[str, Repository]:
     for name, entry in value.items():
         if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
             raise ConfigError(
-                f"[tool.releasekit.repositories.{name}] needs url = \"https://...\"",
+                f'[tool.releasekit.repositories.{name}] needs url = "https://..."',
                 hint='e.g. url = "https://pypi.internal.example/legacy/"',
             )
         for key in entry:

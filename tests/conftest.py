@@ -27,7 +27,9 @@ _ISOLATED_VARS = (
 
 
 @pytest.fixture(autouse=True)
-def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     """Every test runs with its own HOME, no user or system git config, no index credentials."""
     home = tmp_path_factory.mktemp("home")
     (home / ".gitconfig").write_text(
