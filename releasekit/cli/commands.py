@@ -6,4 +6,8 @@ import click
 
 
 def register(root: click.Group) -> None:
-    """Attach every command group to `root`; modules are imported here to keep startup cheap."""
+    """Attach every command and group to `root`."""
+    from releasekit.cli.release_cmds import COMMANDS
+
+    for command in COMMANDS:
+        root.add_command(command)

@@ -1,0 +1,165 @@
+"""Release commands: version, bump, changelog, release, check. Each parses, calls, renders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from releasekit.cli import EXIT_NOTHING_TO_RELEASE, Context
+from releasekit.cli.render import echo_diffs, format_plan, format_resume
+from releasekit.config import Config, load_config
+from releasekit.errors import ReleaseError
+
+LEVELS = ("auto", "major", "minor", "patch", "prerelease", "release")
+PRE_TYPES = ("alpha", "beta", "rc")
+pass_context = click.make_pass_decorator(Context)
+
+
+def _config(ctx: Context) -> Config:
+    return load_config(ctx.project_dir)
+
+
+def _nothing(reason: str, strict: bool) -> None:
+    click.echo(reason, err=True)
+    if strict:
+        raise SystemExit(EXIT_NOTHING_TO_RELEASE)
+
+
+@click.command("version")
+@click.option("--print", "print_only", is_flag=True, help="Print only the next version (PEP 440).")
+@click.option("--bump", "level", type=click.Choice(LEVELS), default="auto", show_default=True)
+@click.option(
+    "--prerelease", type=click.Choice(PRE_TYPES), help="Channel; default from the branch."
+)
+@click.option(
+    "--strict", is_flag=True, help=f"Exit {EXIT_NOTHING_TO_RELEASE} when nothing is releasable."
+)
+@pass_context
+def version_cmd(
+    ctx: Context, print_only: bool, level: str, prerelease: str | None, strict: bool
+) -> None:
+    """Compute the next version from the commits since the last release."""
+    from releasekit.release import ReleaseRequest, gather_state, plan_release
+
+    config = _config(ctx)
+    _, state = gather_state(config, for_release=False)
+    plan = plan_release(state, config, ReleaseRequest(level=level, prerelease=prerelease))
+    if plan.next is None:
+        _nothing(plan.reason, strict)
+        return
+    if print_only:
+        click.echo(str(plan.next))
+        return
+    click.echo(format_plan(plan, verbose=ctx.verbose, brief=True))
+
+
+@click.command("bump")
+@click.argument("level", type=click.Choice(LEVELS[1:]))
+@click.option("--prerelease-type", type=click.Choice(PRE_TYPES), help="Make it a prerelease.")
+@click.option("--dry-run", is_flag=True, help="Show the file changes; write nothing.")
+@pass_context
+def bump_cmd(ctx: Context, level: str, prerelease_type: str | None, dry_run: bool) -> None:
+    """Write the next version into the version files only (no commit, no tag)."""
+    from releasekit.bump import plan_bump
+    from releasekit.project import apply_edits
+
+    current, new, edits = plan_bump(_config(ctx), level, prerelease_type)
+    click.echo(f"{current} -> {new}")
+    echo_diffs(edits)
+    if not dry_run:
+        apply_edits(edits)
+        click.echo(f"wrote {', '.join(edit.relpath for edit in edits)}")
+
+
+@click.command("changelog")
+@click.argument("version", required=False)
+@click.option("--unreleased", is_flag=True, help="Only refresh the managed Unreleased block.")
+@click.option("--stdout", is_flag=True, help="Print instead of writing CHANGELOG.md.")
+@pass_context
+def changelog_cmd(ctx: Context, version: str | None, unreleased: bool, stdout: bool) -> None:
+    """Print one version's notes, or bring CHANGELOG.md up to date from git history."""
+    from releasekit import notes
+    from releasekit.project import apply_edits
+
+    config = _config(ctx)
+    if version is not None:
+        click.echo(notes.section_for(config, version).rstrip("\n"))
+        return
+    if stdout and not unreleased:
+        click.echo(notes.full_changelog(config), nl=False)
+        return
+    edit = notes.changelog_update(config, only_unreleased=unreleased)
+    if stdout:
+        click.echo(edit.after, nl=False)
+    elif edit.before == edit.after:
+        click.echo(f"{edit.relpath} is up to date")
+    else:
+        apply_edits([edit])
+        click.echo(f"updated {edit.relpath}")
+
+
+@click.command("release")
+@click.argument("level", type=click.Choice(LEVELS), default="auto")
+@click.option(
+    "--prerelease-type", type=click.Choice(PRE_TYPES), help="Channel; default from the branch."
+)
+@click.option("--push-tag", is_flag=True, help="Push the branch and the tag (atomically).")
+@click.option("--dry-run", is_flag=True, help="Print the whole plan; change nothing.")
+@click.option(
+    "--strict", is_flag=True, help=f"Exit {EXIT_NOTHING_TO_RELEASE} when nothing is releasable."
+)
+@pass_context
+def release_cmd(
+    ctx: Context,
+    level: str,
+    prerelease_type: str | None,
+    push_tag: bool,
+    dry_run: bool,
+    strict: bool,
+) -> None:
+    """Version files, changelog, release commit, annotated tag (and push)."""
+    from releasekit.pipeline import run_release
+    from releasekit.release import ReleaseRequest
+
+    request = ReleaseRequest(level=level, prerelease=prerelease_type, push=push_tag)
+    outcome = run_release(
+        _config(ctx), request, dry_run=dry_run, progress=lambda line: click.echo(f"  {line}")
+    )
+    if outcome.resumed is not None:
+        click.echo(format_resume(outcome))
+        return
+    assert outcome.plan is not None
+    if not outcome.plan.releasable:
+        _nothing(outcome.plan.reason, strict)
+        return
+    if dry_run:
+        click.echo(format_plan(outcome.plan, verbose=ctx.verbose))
+        click.echo("dry run: nothing was changed")
+        return
+    click.echo(f"released {outcome.plan.next} ({outcome.plan.tag})")
+
+
+@click.command("check")
+@click.argument("message_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--range", "rev_range", help="Lint every commit in A..B instead.")
+@click.option("-m", "--message", help="Lint this text (e.g. a pull request title).")
+@pass_context
+def check_cmd(
+    ctx: Context, message_file: Path | None, rev_range: str | None, message: str | None
+) -> None:
+    """Lint commit messages with the parser the version rule uses (a commit-msg hook)."""
+    from releasekit.lint import check_messages
+
+    problems = check_messages(ctx.project_dir, message_file, rev_range, message)
+    if problems:
+        for problem in problems:
+            click.echo(problem, err=True)
+        raise ReleaseError(
+            f"{len(problems)} commit message(s) are not Conventional Commits",
+            hint='write "type(scope): description", e.g. "fix(parser): accept empty footers"',
+        )
+    click.echo("ok: conventional commit message(s)")
+
+
+COMMANDS = (version_cmd, bump_cmd, changelog_cmd, release_cmd, check_cmd)

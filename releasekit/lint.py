@@ -1,0 +1,41 @@
+"""`releasekit check`: lint commit messages with the same parser the version rule uses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from releasekit.commits import lint_message
+from releasekit.config import load_config
+from releasekit.errors import ConfigError, ReleaseError
+from releasekit.git import GitRepository
+
+
+def check_messages(
+    root: Path, message_file: Path | None, rev_range: str | None, message: str | None
+) -> list[str]:
+    """One line per message that is not a Conventional Commit; empty when all are fine."""
+    try:
+        allowed: set[str] | None = set(load_config(root).types)
+    except ConfigError:
+        allowed = None  # a hook may run outside a configured project: accept any type word
+    if rev_range is not None:
+        problems = []
+        for commit in GitRepository(root).log(rev_range):
+            if commit.is_merge:
+                continue
+            reason = lint_message(commit.message, allowed_types=allowed)
+            if reason:
+                problems.append(f"{commit.short_sha} {commit.subject!r}: {reason}")
+        return problems
+    if message is None:
+        if message_file is None:
+            raise ReleaseError(
+                "nothing to check",
+                hint="pass a message file (commit-msg hook), --message TEXT or --range A..B",
+            )
+        try:
+            message = message_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ReleaseError(f"cannot read {message_file}: {exc.strerror}") from exc
+    reason = lint_message(message, allowed_types=allowed)
+    return [reason] if reason else []

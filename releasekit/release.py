@@ -1,0 +1,352 @@
+"""Release planning (pure) and the steps that carry a plan out (resumable).
+
+`plan_release(state, config, request)` decides everything: next version, file edits, changelog
+section, tag, commit message. `--dry-run` prints the plan; `apply_release` carries it out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from releasekit.changelog import (
+    render_release_section,
+    render_unreleased,
+    update_changelog,
+    versions_in_changelog,
+)
+from releasekit.commits import Change, ChangeSet, RawCommit, collect_changes, release_level
+from releasekit.config import Config
+from releasekit.errors import ChangelogError, GitError, VersionError
+from releasekit.git import GitRepository, History, read_history
+from releasekit.project import FileEdit, ProjectInfo, apply_edits, load_project, version_edits
+from releasekit.versioning import Level, Version, bump_version, ensure_forward, next_version
+
+MANUAL_LEVELS = ("major", "minor", "patch", "prerelease", "release")
+PRERELEASE_TYPES = {"alpha": "alpha", "a": "alpha", "beta": "beta", "b": "beta", "rc": "rc"}
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ReleaseRequest:
+    """What the user asked for: a level (auto or manual) and optionally a prerelease channel."""
+
+    level: str = "auto"
+    prerelease: str | None = None
+    push: bool = False
+
+
+@dataclass(frozen=True)
+class RepoState:
+    """Everything read from the repository before planning (the I/O half)."""
+
+    history: History
+    project: ProjectInfo
+    changelog_text: str | None
+    today: dt.date
+    remote: str | None
+
+
+@dataclass(frozen=True)
+class ReleasePlan:
+    """A fully decided release; `next` is None when there is nothing to release."""
+
+    current: Version | None
+    next: Version | None
+    reason: str
+    channel: str
+    branch: str
+    level: Level
+    changes: tuple[Change, ...]
+    ignored: tuple[RawCommit, ...]
+    edits: tuple[FileEdit, ...] = ()
+    section: str = ""
+    tag: str = ""
+    commit_message: str = ""
+    push_to: str | None = None
+
+    @property
+    def releasable(self) -> bool:
+        return self.next is not None
+
+
+def gather_state(config: Config, *, for_release: bool) -> tuple[GitRepository, RepoState]:
+    """Read git history, the project and the changelog; with `for_release`, refuse unsafe repos."""
+    repo = GitRepository(config.root)
+    if for_release:
+        repo.ensure_clean()
+    repo.ensure_full_history()
+    history = read_history(repo, config.tag_format)
+    project = load_project(config)
+    path = config.changelog_path
+    text = path.read_text(encoding="utf-8") if path.is_file() else None
+    today = dt.datetime.now(dt.UTC).date()
+    return repo, RepoState(history, project, text, today, repo.remote_name())
+
+
+def resolve_channel(config: Config, branch: str, prerelease: str | None) -> str:
+    """The channel from --prerelease, else from the branch map; refuse unmapped branches."""
+    if prerelease is not None:
+        if prerelease not in PRERELEASE_TYPES:
+            raise VersionError(
+                f"unknown prerelease type {prerelease!r}", hint="use alpha, beta or rc"
+            )
+        return _pre_kind(PRERELEASE_TYPES[prerelease])
+    channel = config.channel_for(branch)
+    if channel is None:
+        mapped = ", ".join(f"{name} -> {value}" for name, value in config.branches.items())
+        raise GitError(
+            f"branch {branch!r} has no release channel (configured: {mapped})",
+            hint=f'add it under [tool.releasekit.branches], e.g. "{branch}" = "rc", '
+            "or pass --prerelease alpha|beta|rc",
+        )
+    return channel if channel == "final" else _pre_kind(channel)
+
+
+def _pre_kind(channel: str) -> str:
+    return {"alpha": "alpha", "beta": "beta", "rc": "rc", "a": "alpha", "b": "beta"}[channel]
+
+
+def decide_version(
+    state: RepoState, config: Config, request: ReleaseRequest, channel: str
+) -> tuple[Version | None, str, Level, ChangeSet]:
+    """Next version, the reason, the level and the changes since the current release."""
+    history = state.history
+    declared = Version.parse(state.project.declared_version)
+    current = history.current.version if history.current else None
+    last_final = history.last_final.version if history.last_final else None
+    since_final = collect_changes(history.commits_since_final)
+    since_current = collect_changes(
+        [c for c in history.commits_since_final if c.sha in history.since_current]
+    )
+    level_final = release_level(since_final.changes, config.types)
+    level_current = release_level(since_current.changes, config.types)
+    if request.level == "auto":
+        new = next_version(
+            current=current,
+            last_final=last_final,
+            declared=declared,
+            level_since_final=level_final,
+            level_since_current=level_current,
+            channel=channel,
+            major_on_zero=config.major_on_zero,
+        )
+        if new is None:
+            where = f"since {history.current.name}" if history.current else "in the history"
+            return (
+                None,
+                f"nothing to release: no releasable commits {where}",
+                level_current,
+                since_current,
+            )
+        return new, _auto_reason(level_final, level_current, current), level_current, since_current
+    if request.level not in MANUAL_LEVELS:
+        raise VersionError(
+            f"unknown bump level {request.level!r}",
+            hint="use auto, major, minor, patch, prerelease or release",
+        )
+    base = max(v for v in (current, declared) if v is not None) if current else declared
+    pre_type = None if channel == "final" else channel
+    if request.level == "prerelease" and pre_type is None:
+        pre_type = "rc"
+    new = bump_version(base, request.level, pre_type)
+    return new, f"manual {request.level} bump of {base}", level_current, since_current
+
+
+def _auto_reason(level_final: Level, level_current: Level, current: Version | None) -> str:
+    if current is None:
+        return "first release: the version declared in pyproject.toml"
+    return f"{level_current.name.lower()}-level changes since {current} ({level_final.name.lower()} since the last final release)"
+
+
+def plan_release(state: RepoState, config: Config, request: ReleaseRequest) -> ReleasePlan:
+    """Decide the whole release; raises on refusals, returns next=None when nothing is releasable."""
+    history = state.history
+    channel = resolve_channel(config, history.branch, request.prerelease)
+    current = history.current.version if history.current else None
+    new, reason, level, changeset = decide_version(state, config, request, channel)
+    base = ReleasePlan(
+        current=current,
+        next=None,
+        reason=reason,
+        channel=channel,
+        branch=history.branch,
+        level=level,
+        changes=changeset.changes,
+        ignored=changeset.ignored,
+    )
+    if new is None:
+        return base
+    if current is not None:
+        ensure_forward(current, new)
+    tag = config.format_tag(str(new))
+    if any(t.name == tag for t in history.tags):
+        raise GitError(
+            f"tag {tag} already exists",
+            hint="the release was already made; check `git tag --list` or bump to another level",
+        )
+    section_changes = _section_changes(history, new, changeset)
+    section = render_release_section(
+        str(new),
+        state.today,
+        section_changes,
+        tag=tag,
+        previous_tag=_previous_tag(history, new),
+        repository_url=config.repository_url,
+        types=config.types,
+    )
+    edits = (*version_edits(state.project, str(new)), _changelog_edit(state, config, section))
+    return ReleasePlan(
+        current=current,
+        next=new,
+        reason=reason,
+        channel=channel,
+        branch=history.branch,
+        level=level,
+        changes=changeset.changes,
+        ignored=changeset.ignored,
+        edits=edits,
+        section=section,
+        tag=tag,
+        commit_message=config.commit_message.replace("{version}", str(new)),
+        push_to=state.remote if request.push else None,
+    )
+
+
+def _section_changes(
+    history: History, new: Version, since_current: ChangeSet
+) -> tuple[Change, ...]:
+    """A final release lists everything since the last final release; a prerelease since the last tag."""
+    if new.is_prerelease:
+        return since_current.changes
+    return collect_changes(history.commits_since_final).changes
+
+
+def _previous_tag(history: History, new: Version) -> str | None:
+    if new.is_prerelease:
+        return history.current.name if history.current else None
+    return history.last_final.name if history.last_final else None
+
+
+def _changelog_edit(state: RepoState, config: Config, section: str) -> FileEdit:
+    text = state.changelog_text
+    if text is not None and versions_in_changelog(text) & {_section_version(section)}:
+        raise ChangelogError(
+            f"{config.changelog_file} already has a section for {_section_version(section)}",
+            hint="remove that section or release another version",
+        )
+    after = update_changelog(text, [section], unreleased=None)
+    return FileEdit(
+        path=config.changelog_path, relpath=config.changelog_file, before=text, after=after
+    )
+
+
+def _section_version(section: str) -> str:
+    match = re.match(r"## (\S+)", section)
+    return match.group(1) if match else ""
+
+
+def render_unreleased_block(state: RepoState, config: Config) -> str:
+    """The managed Unreleased block for the commits after the newest tag."""
+    history = state.history
+    changes = collect_changes(
+        [c for c in history.commits_since_final if c.sha in history.since_current]
+    ).changes
+    return render_unreleased(
+        changes,
+        last_tag=history.current.name if history.current else None,
+        repository_url=config.repository_url,
+        types=config.types,
+    )
+
+
+def release_commit_version(message: str, template: str) -> Version | None:
+    """The version of a release commit made from `template`, or None for any other message."""
+    subject = message.strip().splitlines()[0] if message.strip() else ""
+    head, _, tail = template.partition("{version}")
+    pattern = re.escape(head.strip()) + r"(?P<version>\S+)" + re.escape(tail.strip())
+    match = re.fullmatch(pattern, subject.strip())
+    if match is None:
+        return None
+    try:
+        return Version.parse(match.group("version"))
+    except VersionError:
+        return None
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """HEAD is a release commit from an earlier run that stopped half-way."""
+
+    version: Version
+    tag: str
+    tagged: bool
+
+
+def find_resume_point(repo: GitRepository, config: Config) -> ResumePoint | None:
+    """Detect a release commit at HEAD (tagged or not) left by an interrupted run."""
+    version = release_commit_version(repo.head_message(), config.commit_message)
+    if version is None:
+        return None
+    tag = config.format_tag(str(version))
+    if repo.tag_exists(tag):
+        if not repo.tag_points_at_head(tag):
+            return None
+        return ResumePoint(version, tag, tagged=True)
+    return ResumePoint(version, tag, tagged=False)
+
+
+def write_and_commit(repo: GitRepository, plan: ReleasePlan, progress: Progress) -> str:
+    """Write every planned file and make the release commit; on failure restore the files."""
+    apply_edits(plan.edits)
+    progress(f"wrote {', '.join(edit.relpath for edit in plan.edits)}")
+    try:
+        sha = repo.commit_paths([edit.path for edit in plan.edits], plan.commit_message)
+    except Exception:
+        apply_edits([_reverse(edit) for edit in plan.edits])
+        raise
+    progress(f"committed {sha[:7]} {plan.commit_message}")
+    return sha
+
+
+def _reverse(edit: FileEdit) -> FileEdit:
+    return FileEdit(
+        path=edit.path, relpath=edit.relpath, before=edit.after, after=edit.before or ""
+    )
+
+
+def tag_release(
+    repo: GitRepository, tag: str, version: Version, notes: str, progress: Progress
+) -> None:
+    repo.create_tag(tag, f"Release {version}\n\n{notes}".rstrip() + "\n")
+    progress(f"tagged {tag}")
+
+
+def push_release(
+    repo: GitRepository, remote: str | None, branch: str, tag: str, progress: Progress
+) -> None:
+    """Push branch and tag atomically; a no-op for what the remote already has."""
+    if remote is None:
+        raise GitError(
+            "--push-tag was given but the repository has no remote",
+            hint="add one with `git remote add origin URL`, or drop --push-tag",
+        )
+    branch_done, tag_done = repo.remote_has(remote, branch, tag)
+    if branch_done and tag_done:
+        progress(f"{remote} already has {branch} and {tag}")
+        return
+    repo.push(remote, branch, tag)
+    progress(f"pushed {branch} and {tag} to {remote}")
+
+
+def describe_changes(changes: Sequence[Change]) -> list[str]:
+    """One line per change that decided the version: `abc1234 feat(scope)!: description`."""
+    lines = []
+    for change in changes:
+        scope = f"({change.scope})" if change.scope else ""
+        bang = "!" if change.breaking else ""
+        lines.append(f"{change.short_sha} {change.type}{scope}{bang}: {change.description}")
+    return lines
