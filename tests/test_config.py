@@ -151,7 +151,7 @@ def test_invalid_config_is_refused_with_a_hint(
 
 
 def test_missing_and_broken_pyproject(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="no pyproject.toml"):
+    with pytest.raises(ConfigError, match=r"no pyproject\.toml"):
         load_config(tmp_path)
     (tmp_path / "pyproject.toml").write_text("[project\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="not valid TOML"):
