@@ -155,9 +155,9 @@ def config_from_table(
             hint='for example tag_format = "v{version}"',
         )
     commit_message = _string(table, "commit_message", "chore(release): {version}")
-    if "{version}" not in commit_message:
+    if "{version}" not in commit_message.strip().splitlines()[0]:
         raise ConfigError(
-            "commit_message must contain {version}",
+            "commit_message must contain {version} in its first line",
             hint='for example commit_message = "chore(release): {version}"',
         )
     major_on_zero = table.get("major_on_zero", True)

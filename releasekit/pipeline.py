@@ -52,6 +52,17 @@ def run_release(
         return _resume(repo, config, resume, request, branch, dry_run=dry_run, progress=progress)
     _, state = gather_state(config, for_release=True)
     plan = plan_release(state, config, request)
+    if not plan.releasable and request.push and state.history.current is not None:
+        # An earlier push failed and commits came after it: the release is done, its push is not.
+        point = ResumePoint(state.history.current.version, state.history.current.name, tagged=True)
+        if _unfinished(repo, point, request, branch):
+            return _resume(repo, config, point, request, branch, dry_run=dry_run, progress=progress)
+    if plan.releasable and repo.tag_exists(plan.tag):
+        raise GitError(
+            f"tag {plan.tag} already exists (not reachable from {plan.branch})",
+            hint=f"see where it points with `git show {plan.tag}`; delete it if it is stale, "
+            "or release another version",
+        )
     if not plan.releasable or dry_run:
         return ReleaseOutcome(plan=plan)
     steps: list[str] = []
@@ -98,7 +109,9 @@ def _resume(
     pending = ([] if resume.tagged else [f"tag {resume.tag}"]) + (
         [f"push {branch} and {resume.tag}"] if request.push else []
     )
-    progress(f"resuming the release of {resume.version}: HEAD is its release commit")
+    progress(
+        f"resuming the release of {resume.version}: {', '.join(pending) or 'nothing left'} to do"
+    )
     if dry_run:
         return ReleaseOutcome(plan=None, resumed=resume, steps=tuple(f"would {s}" for s in pending))
 

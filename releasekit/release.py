@@ -265,10 +265,10 @@ def render_unreleased_block(state: RepoState, config: Config) -> str:
 
 def release_commit_version(message: str, template: str) -> Version | None:
     """The version of a release commit made from `template`, or None for any other message."""
-    subject = message.strip().splitlines()[0] if message.strip() else ""
-    head, _, tail = template.partition("{version}")
-    pattern = re.escape(head.strip()) + r"(?P<version>\S+)" + re.escape(tail.strip())
-    match = re.fullmatch(pattern, subject.strip())
+    subject = message.strip().splitlines()[0].strip() if message.strip() else ""
+    head, _, tail = template.strip().splitlines()[0].partition("{version}")
+    pattern = re.escape(head) + r"(?P<version>\S+?)" + re.escape(tail)
+    match = re.fullmatch(pattern, subject)
     if match is None:
         return None
     try:

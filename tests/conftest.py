@@ -59,6 +59,14 @@ class GitRepo:
         path.mkdir(parents=True, exist_ok=True)
         self.git("init", "--quiet", "-b", "main")
 
+    @classmethod
+    def adopt(cls, path: Path) -> GitRepo:
+        """Wrap an existing repository (a clone made by a test) without re-initialising it."""
+        repo = cls.__new__(cls)
+        repo.path = path
+        repo._clock = 1_700_000_000
+        return repo
+
     def git(self, *args: str) -> str:
         """Run git in the repository and return its stdout (stripped)."""
         env = dict(os.environ)
