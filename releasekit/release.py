@@ -182,12 +182,7 @@ def plan_release(state: RepoState, config: Config, request: ReleaseRequest) -> R
         return base
     if current is not None:
         ensure_forward(current, new)
-    tag = config.format_tag(str(new))
-    if any(t.name == tag for t in history.tags):
-        raise GitError(
-            f"tag {tag} already exists",
-            hint="the release was already made; check `git tag --list` or bump to another level",
-        )
+    tag = config.format_tag(str(new))  # run_release checks that no branch has this tag yet
     section_changes = _section_changes(history, new, changeset)
     section = render_release_section(
         str(new),
@@ -238,7 +233,10 @@ def _changelog_edit(state: RepoState, config: Config, section: str) -> FileEdit:
             f"{config.changelog_file} already has a section for {_section_version(section)}",
             hint="remove that section or release another version",
         )
-    after = update_changelog(text, [section], unreleased=None)
+    try:
+        after = update_changelog(text, [section], unreleased=None)
+    except ChangelogError as exc:
+        raise ChangelogError(f"{config.changelog_file}: {exc.message}", hint=exc.hint) from exc
     return FileEdit(
         path=config.changelog_path, relpath=config.changelog_file, before=text, after=after
     )

@@ -37,6 +37,7 @@ def test_first_release_is_the_declared_version(project: GitRepo) -> None:
     assert result.exit_code == 0, result.output
     assert released(project) == ["v0.1.0"]
     assert project.git("cat-file", "-t", "v0.1.0") == "tag"  # annotated
+    assert "### Features" in project.git("tag", "-l", "--format=%(contents)", "v0.1.0")
     assert project.git("log", "-1", "--format=%s") == "chore(release): 0.1.0"
     changelog = (project.path / "CHANGELOG.md").read_text()
     assert "## 0.1.0 - " in changelog and "add the greeting" in changelog

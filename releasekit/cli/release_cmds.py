@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from releasekit.cli import EXIT_NOTHING_TO_RELEASE, Context
-from releasekit.cli.render import echo_diffs, format_plan, format_resume
 from releasekit.config import Config, load_config
 from releasekit.errors import ReleaseError
 
@@ -40,6 +39,7 @@ def version_cmd(
     ctx: Context, print_only: bool, level: str, prerelease: str | None, strict: bool
 ) -> None:
     """Compute the next version from the commits since the last release."""
+    from releasekit.cli.render import format_plan
     from releasekit.release import ReleaseRequest, gather_state, plan_release
 
     config = _config(ctx)
@@ -62,6 +62,7 @@ def version_cmd(
 def bump_cmd(ctx: Context, level: str, prerelease_type: str | None, dry_run: bool) -> None:
     """Write the next version into the version files only (no commit, no tag)."""
     from releasekit.bump import plan_bump
+    from releasekit.cli.render import echo_diffs
     from releasekit.project import apply_edits
 
     current, new, edits = plan_bump(_config(ctx), level, prerelease_type)
@@ -119,6 +120,7 @@ def release_cmd(
     strict: bool,
 ) -> None:
     """Version files, changelog, release commit, annotated tag (and push)."""
+    from releasekit.cli.render import format_plan, format_resume
     from releasekit.pipeline import run_release
     from releasekit.release import ReleaseRequest
 
