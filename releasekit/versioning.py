@@ -159,7 +159,7 @@ def parse_tag(tag: str, tag_format: str) -> Version | None:
 
 
 def bump_level(version: Version, level: Level, *, major_on_zero: bool = True) -> Version:
-    """The final release `level` above the final `version` (0.x: major -> minor unless major_on_zero)."""
+    """The final release `level` above `version`; on 0.x major is minor unless major_on_zero."""
     major, minor, patch = version.major, version.minor, version.patch
     if level is Level.MAJOR and major == 0 and not major_on_zero:
         level = Level.MINOR
@@ -286,7 +286,7 @@ def _next_prerelease(current: Version, phase: str) -> Version:
 def _manual_prerelease(current: Version, phase: str) -> Version:
     if current.pre is not None and _PHASES.index(phase) < _PHASES.index(current.pre[0]):
         raise VersionError(
-            f"cannot move {current} back to a {_SEMVER_PHASE[phase]} prerelease",
+            f"cannot move {current} back to {_SEMVER_PHASE[phase]}",
             hint=f"prereleases only move alpha -> beta -> rc; use {_SEMVER_PHASE[current.pre[0]]}"
             " or a later phase, or bump to a new base first",
         )

@@ -1,0 +1,526 @@
+"""Conventional-commit parsing, squash bodies, reverts, release levels and the commit linter."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+
+import pytest
+
+from releasekit.commits import (
+    Change,
+    RawCommit,
+    changes_of,
+    collect_changes,
+    lint_message,
+    release_level,
+)
+from releasekit.versioning import Level
+
+TYPES: Mapping[str, Level] = {
+    "feat": Level.MINOR,
+    "fix": Level.PATCH,
+    "perf": Level.PATCH,
+    "revert": Level.PATCH,
+    "docs": Level.NONE,
+    "chore": Level.NONE,
+}
+
+
+@pytest.fixture(autouse=True)
+def isolated_home() -> None:
+    """Pure module: no HOME, git or files to isolate, so skip conftest's per-test temp HOME."""
+
+
+def raw(message: str, *, parents: int = 1, sha: str | None = None) -> RawCommit:
+    """A commit with a realistic sha derived from its message."""
+    sha = sha or hashlib.sha1(message.encode(), usedforsecurity=False).hexdigest()
+    return RawCommit(sha, tuple(f"{n:040x}" for n in range(parents)), message)
+
+
+def one(message: str) -> Change:
+    changes = changes_of(raw(message))
+    assert len(changes) == 1, changes
+    return changes[0]
+
+
+# --- RawCommit / Change -----------------------------------------------------------------------
+
+
+def test_raw_commit_properties() -> None:
+    commit = raw("feat: x\n\nbody line\n\nRefs: #1\n", parents=2, sha="ab" * 20)
+    assert commit.subject == "feat: x"
+    assert commit.body == "body line\n\nRefs: #1"
+    assert commit.is_merge
+    assert commit.short_sha == "abababa"
+    assert not raw("fix: y").is_merge
+    assert raw("fix: y").body == ""
+    assert one("fix: y").short_sha == raw("fix: y").sha[:7]
+
+
+# --- headers ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("subject", "kind", "scope", "description", "breaking"),
+    [
+        ("feat: add x", "feat", None, "add x", False),
+        ("feat(api): add x", "feat", "api", "add x", False),
+        ("feat(api)!: drop x", "feat", "api", "drop x", True),
+        ("feat!: drop x", "feat", None, "drop x", True),
+        ("FIX: crash", "fix", None, "crash", False),
+        ("Fix(Parser): crash on (empty) input", "fix", "Parser", "crash on (empty) input", False),
+        ("fix(api, cli): both", "fix", "api, cli", "both", False),
+        ("fix( api ): padded scope", "fix", "api", "padded scope", False),
+        ("perf:   extra spaces   ", "perf", None, "extra spaces", False),
+        ("docs: x", "docs", None, "x", False),
+        ("build-deps: y", "build-deps", None, "y", False),
+        ("wip: any type word parses", "wip", None, "any type word parses", False),
+        ("fix: a: colon inside", "fix", None, "a: colon inside", False),
+        ("  feat: leading space  ", "feat", None, "leading space", False),
+    ],
+)
+def test_header(
+    subject: str, kind: str, scope: str | None, description: str, breaking: bool
+) -> None:
+    change = one(subject + "\n")
+    assert (change.type, change.scope, change.description, change.breaking) == (
+        kind,
+        scope,
+        description,
+        breaking,
+    )
+    assert change.breaking_notes == ()
+    assert change.reverts is None
+    assert lint_message(subject) is None  # the linter reads the same grammar
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Update README",
+        "fix:no space",
+        "fix : x",
+        "fix(): empty scope",
+        "fix( ): blank scope",
+        ": no type",
+        "feat(a)(b): two scopes",
+        "feat(scope: unclosed",
+        "1fix: digit first",
+        "fix: ",
+        "feat!!: twice",
+        "feat !: space",
+        "",
+        "\n\nfix: subject must be the first line",
+        "fixup! feat: x",
+    ],
+)
+def test_non_conventional_subjects_make_no_change(message: str) -> None:
+    assert changes_of(raw(message)) == ()
+
+
+# --- footers ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("message", "breaking", "notes", "footers"),
+    [
+        ("feat: x\n\nBREAKING CHANGE: gone", True, ("gone",), (("BREAKING CHANGE", "gone"),)),
+        ("feat: x\n\nBREAKING-CHANGE: gone", True, ("gone",), (("BREAKING-CHANGE", "gone"),)),
+        (
+            "fix: x\n\nSome body.\nMore body.\n\nBREAKING CHANGE: a\nRefs: #1",
+            True,
+            ("a",),
+            (("BREAKING CHANGE", "a"), ("Refs", "#1")),
+        ),
+        (
+            "fix: x\n\nBREAKING CHANGE: first line\nsecond line\n\nthird\nReviewed-by: Z <z@x>",
+            True,
+            ("first line\nsecond line\n\nthird",),
+            (("BREAKING CHANGE", "first line\nsecond line\n\nthird"), ("Reviewed-by", "Z <z@x>")),
+        ),
+        (
+            "fix: x\n\nBREAKING CHANGE:\n  the value starts below",
+            True,
+            ("the value starts below",),
+            (("BREAKING CHANGE", "the value starts below"),),
+        ),
+        (
+            "feat: x\n\nBREAKING CHANGE: one\nBREAKING-CHANGE: two",
+            True,
+            ("one", "two"),
+            (("BREAKING CHANGE", "one"), ("BREAKING-CHANGE", "two")),
+        ),
+        ("fix: x\n\nCloses #12\nFixes #13", False, (), (("Closes", "#12"), ("Fixes", "#13"))),
+        ("feat!: x\n\nRefs: #3", True, (), (("Refs", "#3"),)),
+        ("fix: x\n\nSigned-off-by: A <a@b>", False, (), (("Signed-off-by", "A <a@b>"),)),
+        # the spec wants BREAKING CHANGE in capitals; other spellings are ordinary tokens
+        ("fix: x\n\nbreaking change: no", False, (), ()),
+        ("fix: x\n\nBreaking-Change: no", False, (), (("Breaking-Change", "no"),)),
+        # footers follow a blank line; a line inside a body paragraph is body
+        ("fix: x\n\nThe body says\nBREAKING CHANGE: inside a paragraph", False, (), ()),
+        ("fix: x\n\nthis is a BREAKING CHANGE: of sorts", False, (), ()),
+        ("fix: x\n\n    BREAKING CHANGE: indented code", False, (), ()),
+        ("fix: x\n\nJust a body: with a colon in it.", False, (), ()),
+    ],
+)
+def test_footers(
+    message: str,
+    breaking: bool,
+    notes: tuple[str, ...],
+    footers: tuple[tuple[str, str], ...],
+) -> None:
+    change = one(message)
+    assert change.breaking is breaking
+    assert change.breaking_notes == notes
+    assert change.footers == footers
+
+
+def test_crlf_messages_read_like_lf() -> None:
+    change = one("feat(x)!: y\r\n\r\nbody\r\n\r\nBREAKING CHANGE: z\r\n")
+    assert (change.scope, change.description, change.breaking_notes) == ("x", "y", ("z",))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Bumps foo from 1.0 to 2.0.\nfix: a line from the upstream changelog\n\nSigned-off-by: bot",
+        "feat: looks like a header but lives in the body",
+        "Release notes\n\nfix: something upstream\nfeat!: something else",
+        "- [Release notes](https://example.invalid/notes)\n- [Commits](https://example.invalid/c)",
+        "Details:\n  * fix: an indented list item is prose",
+        "Bumps foo.\n\n---\nupdated-dependencies:\n- dependency-name: foo\n"
+        "  dependency-type: direct:production\n...\n\nSigned-off-by: dependabot[bot] <x@y>",
+        "Squashed notes\n\n---------\n\n* fix: after the trailer separator",
+    ],
+)
+def test_body_lines_never_make_changes(body: str) -> None:
+    change = one(f"chore(deps): bump foo\n\n{body}\n")
+    assert (change.type, change.breaking) == ("chore", False)
+    assert release_level([change], TYPES) is Level.NONE
+
+
+# --- squash-merge bodies ----------------------------------------------------------------------
+
+
+def _summary(changes: tuple[Change, ...]) -> list[tuple[str, str | None, str, bool]]:
+    return [(c.type, c.scope, c.description, c.breaking) for c in changes]
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (
+            "feat: big feature (#12)\n\n* feat: part one\n\n* fix(io): part two\n",
+            [
+                ("feat", None, "big feature (#12)", False),
+                ("feat", None, "part one", False),
+                ("fix", "io", "part two", False),
+            ],
+        ),
+        (
+            "feat: part one (#12)\n\n* feat: part one\n\n* fix(io): part two\n",
+            [("feat", None, "part one", False), ("fix", "io", "part two", False)],
+        ),
+        (
+            "fix: part two (#12)\n\n* feat: part one\n* fix: part two (#12)\n",
+            [("feat", None, "part one", False), ("fix", None, "part two (#12)", False)],
+        ),
+        (
+            "Add widgets (#7)\n\n- feat: widgets\n- docs: readme\n",
+            [("feat", None, "widgets", False), ("docs", None, "readme", False)],
+        ),
+        (
+            "Add widgets (#7)\n\n* feat!: new api\n\n* Update docs\n\n* perf: faster\n",
+            [("feat", None, "new api", True), ("perf", None, "faster", False)],
+        ),
+        (
+            "Merge things (#8)\n\n* feat: a\nmore detail about a\n\nBREAKING CHANGE: a is gone\n\n"
+            "* fix: b\n",
+            [("feat", None, "a", True), ("fix", None, "b", False)],
+        ),
+    ],
+)
+def test_squash_bullets_are_separate_changes(
+    message: str, expected: list[tuple[str, str | None, str, bool]]
+) -> None:
+    commit = raw(message)
+    changes = changes_of(commit)
+    assert _summary(changes) == expected
+    assert all(c.sha == commit.sha for c in changes)
+
+
+def test_squash_bullet_keeps_its_own_footers_and_trailers_stay_out() -> None:
+    message = (
+        "Widgets (#9)\n\n* feat: a\n\nBREAKING CHANGE: old a removed\n\n* fix: b\n\nRefs: #4\n\n"
+        "---------\n\nCo-authored-by: A <a@b>\n"
+    )
+    feat, fix = changes_of(raw(message))
+    assert feat.breaking_notes == ("old a removed",)
+    assert fix.footers == (("Refs", "#4"),)
+
+
+def test_squash_header_keeps_the_trailers_when_it_counts() -> None:
+    message = "feat: widgets (#9)\n\n* fix: b\n\n---------\n\nCo-authored-by: A <a@b>\n"
+    header, fix = changes_of(raw(message))
+    assert header.footers == (("Co-authored-by", "A <a@b>"),)
+    assert fix.footers == ()
+
+
+# --- merges -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "message", ["Merge branch 'feature' into main", "feat: merged with a conventional message"]
+)
+def test_merge_commits_contribute_nothing(message: str) -> None:
+    merge = raw(message, parents=2)
+    assert changes_of(merge) == ()
+    result = collect_changes([merge])
+    assert result.changes == () and result.ignored == () and result.cancelled == ()
+
+
+# --- reverts ----------------------------------------------------------------------------------
+
+FEAT = raw("feat: add x\n")
+FEAT_SHA = FEAT.sha
+
+
+@pytest.mark.parametrize(
+    ("message", "description", "reverts"),
+    [
+        (f'Revert "feat: add x"\n\nThis reverts commit {FEAT_SHA}.\n', "feat: add x", FEAT_SHA),
+        (f"revert: feat: add x\n\nThis reverts commit {FEAT_SHA}.", "feat: add x", FEAT_SHA),
+        (f"revert: feat: add x\n\nRefs: {FEAT_SHA[:8]}", "feat: add x", FEAT_SHA[:8]),
+        (f'revert(api): "feat: add x"\n\nRefs: #3, {FEAT_SHA[:7]}', "feat: add x", FEAT_SHA[:7]),
+        (
+            f"Revert: feat: add x\n\nThis reverts commit {FEAT_SHA.upper()}.",
+            "feat: add x",
+            FEAT_SHA,
+        ),
+        ('Revert "feat: add x"\n\nNo sha in here.', "feat: add x", None),
+        ("revert: feat: add x\n\nRefs: #12", "feat: add x", None),
+        (
+            f'Revert "Revert "feat: add x""\n\nThis reverts commit {FEAT_SHA[:12]}.',
+            'Revert "feat: add x"',
+            FEAT_SHA[:12],
+        ),
+    ],
+)
+def test_revert_changes(message: str, description: str, reverts: str | None) -> None:
+    change = one(message)
+    assert (change.type, change.description, change.reverts) == ("revert", description, reverts)
+    assert not change.breaking
+
+
+def _revert(target: RawCommit, *, short: bool = False) -> RawCommit:
+    sha = target.sha[:7] if short else target.sha
+    return raw(f'Revert "{target.subject}"\n\nThis reverts commit {sha}.\n')
+
+
+def _descriptions(changes: tuple[Change, ...]) -> list[str]:
+    return [c.description for c in changes]
+
+
+@pytest.mark.parametrize("short", [False, True])
+def test_revert_pair_in_one_release_cancels_out(short: bool) -> None:
+    fix = raw("fix: keep me\n")
+    revert = _revert(FEAT, short=short)
+    result = collect_changes([FEAT, fix, revert])
+    assert _descriptions(result.changes) == ["keep me"]
+    assert _descriptions(result.cancelled) == ["add x", "feat: add x"]
+    assert release_level(result.changes, TYPES) is Level.PATCH
+
+
+def test_revert_pair_cancels_whatever_the_order_of_the_list() -> None:
+    result = collect_changes([_revert(FEAT), FEAT])
+    assert result.changes == ()
+    assert len(result.cancelled) == 2
+
+
+def test_revert_of_an_already_released_change_is_a_patch() -> None:
+    result = collect_changes([_revert(FEAT)])
+    assert _descriptions(result.changes) == ["feat: add x"]
+    assert result.cancelled == ()
+    assert release_level(result.changes, TYPES) is Level.PATCH
+
+
+def test_revert_of_a_breaking_change_cancels_the_major() -> None:
+    breaking = raw("feat!: drop the old api\n")
+    result = collect_changes([breaking, _revert(breaking)])
+    assert release_level(result.changes, TYPES) is Level.NONE
+
+
+def test_revert_of_a_revert_brings_the_change_back() -> None:
+    revert = _revert(FEAT)
+    again = _revert(revert)
+    result = collect_changes([FEAT, revert, again])
+    assert _descriptions(result.changes) == ["add x"]
+    assert len(result.cancelled) == 2
+    assert release_level(result.changes, TYPES) is Level.MINOR
+
+
+def test_third_revert_in_a_chain_removes_the_change_again() -> None:
+    first = _revert(FEAT)
+    second = _revert(first)
+    third = _revert(second)
+    result = collect_changes([FEAT, first, second, third])
+    assert result.changes == ()
+    assert len(result.cancelled) == 4
+
+
+def test_revert_chain_without_the_original_keeps_nothing_but_the_outer_pair_cancelled() -> None:
+    first = _revert(FEAT)
+    second = _revert(first)
+    result = collect_changes([first, second])
+    assert result.changes == ()  # the revert and its revert cancel; the feature was released before
+    assert len(result.cancelled) == 2
+
+
+def test_revert_of_a_squash_commit_cancels_all_its_bullets() -> None:
+    squash = raw("Widgets (#9)\n\n* feat: a\n* fix: b\n")
+    result = collect_changes([squash, _revert(squash)])
+    assert result.changes == ()
+    assert _descriptions(result.cancelled) == ["a", "b", "Widgets (#9)"]
+
+
+def test_revert_of_an_ignored_commit_cancels_the_revert() -> None:
+    wip = raw("WIP stuff\n")
+    result = collect_changes([wip, _revert(wip)])
+    assert result.changes == ()
+    assert result.ignored == (wip,)
+    assert len(result.cancelled) == 1
+
+
+def test_revert_with_an_ambiguous_short_sha_is_kept() -> None:
+    a = raw("feat: a\n", sha="abcdef1" + "0" * 33)
+    b = raw("feat: b\n", sha="abcdef1" + "1" * 33)
+    revert = raw('Revert "feat: a"\n\nThis reverts commit abcdef1.\n')
+    result = collect_changes([a, b, revert])
+    assert len(result.changes) == 3
+    assert result.cancelled == ()
+
+
+# --- collect_changes and release_level --------------------------------------------------------
+
+
+def test_collect_changes_keeps_order_and_reports_ignored_commits() -> None:
+    commits = [
+        raw("feat: one\n"),
+        raw("Update stuff\n"),
+        raw("Merge branch 'x'\n", parents=2),
+        raw("docs: two\n"),
+        raw("fixup! docs: two\n"),
+        raw("Batch (#3)\n\n* fix: three\n* perf: four\n"),
+    ]
+    result = collect_changes(commits)
+    assert _descriptions(result.changes) == ["one", "two", "three", "four"]
+    assert result.ignored == (commits[1], commits[4])
+    assert result.cancelled == ()
+
+
+def _change(kind: str, breaking: bool = False) -> Change:
+    return Change("0" * 40, kind, None, "d", breaking, (), ())
+
+
+@pytest.mark.parametrize(
+    ("kinds", "expected"),
+    [
+        ([], Level.NONE),
+        (["docs", "chore"], Level.NONE),
+        (["feat"], Level.MINOR),
+        (["fix", "feat", "docs"], Level.MINOR),
+        (["fix"], Level.PATCH),
+        (["perf"], Level.PATCH),
+        (["revert"], Level.PATCH),
+        (["wip", "refactor"], Level.NONE),
+        (["docs", "docs!"], Level.MAJOR),
+        (["fix", "chore!"], Level.MAJOR),
+    ],
+)
+def test_release_level(kinds: list[str], expected: Level) -> None:
+    changes = [_change(k.rstrip("!"), k.endswith("!")) for k in kinds]
+    assert release_level(changes, TYPES) is expected
+    assert release_level(iter(changes), TYPES) is expected
+
+
+def test_release_level_follows_a_configured_type_map() -> None:
+    assert release_level([_change("docs")], {**TYPES, "docs": Level.PATCH}) is Level.PATCH
+    assert release_level([_change("feat")], {"feat": Level.PATCH}) is Level.PATCH
+
+
+# --- linter -----------------------------------------------------------------------------------
+
+SCISSORS = "# ------------------------ >8 ------------------------"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "feat: x",
+        "feat(api)!: x\n\nbody\n\nBREAKING CHANGE: y\n",
+        "Merge branch 'a' into main",
+        "Merge pull request #3 from x/y",
+        f'Revert "feat: x"\n\nThis reverts commit {FEAT_SHA}.',
+        "fixup! feat: x",
+        "squash! fix: y",
+        "amend! fix: y",
+        "# Please enter the commit message\nfeat: x\n# comment below\n",
+        "\n\nfeat: after blank lines",
+        "feat: x\r\n\r\nbody\r\n",
+        f"fix: ok\n\n{SCISSORS}\ndiff --git a/x b/x\nnot: a problem\n",
+        "feat: x\n# a comment line where the blank line would be\n\nbody",
+    ],
+)
+def test_lint_accepts(message: str) -> None:
+    assert lint_message(message) is None
+
+
+EXAMPLE = "a valid header looks like 'feat(parser): accept empty input'"
+
+
+@pytest.mark.parametrize(
+    ("message", "error"),
+    [
+        ("", f"the commit message is empty; {EXAMPLE}"),
+        ("   \n\n", f"the commit message is empty; {EXAMPLE}"),
+        ("# only a comment\n", f"the commit message is empty; {EXAMPLE}"),
+        (f"{SCISSORS}\nfeat: below the scissors", f"the commit message is empty; {EXAMPLE}"),
+        ("Update README", f"'Update README' is not a conventional commit header; {EXAMPLE}"),
+        ("fix:", f"the header 'fix:' has no description after ':'; {EXAMPLE}"),
+        ("fix(api):   ", f"the header 'fix(api):' has no description after ':'; {EXAMPLE}"),
+        ("fix :x", f"remove the space before ':' in 'fix :x'; {EXAMPLE}"),
+        ("fix(api) : x", f"remove the space before ':' in 'fix(api) : x'; {EXAMPLE}"),
+        (
+            "fix(): x",
+            f"the scope in 'fix(): x' is empty; name a scope or drop the '()'; {EXAMPLE}",
+        ),
+        ("fix:x", f"put a space after ':' in 'fix:x'; {EXAMPLE}"),
+        ("feat(a)(b): x", f"'feat(a)(b): x' is not a conventional commit header; {EXAMPLE}"),
+        ("fix: x\nbody", "the header 'fix: x' must be followed by an empty line before the body"),
+    ],
+)
+def test_lint_rejects(message: str, error: str) -> None:
+    assert lint_message(message) == error
+
+
+@pytest.mark.parametrize(
+    ("message", "error"),
+    [
+        ("feat: x", None),
+        ("FEAT(api): x", None),
+        ("Fix: x", None),
+        ("Merge branch 'x'", None),
+        ("feature: x", "type 'feature' is not allowed; use one of: feat, fix"),
+        ("chore: x", "type 'chore' is not allowed; use one of: feat, fix"),
+    ],
+)
+def test_lint_allowed_types(message: str, error: str | None) -> None:
+    assert lint_message(message, allowed_types={"feat", "Fix"}) == error
+
+
+@pytest.mark.parametrize(
+    "subject", ["feat(x)!: y", "docs: z", "Update README", "fix:x", "fix(): x", "fix :x"]
+)
+def test_linter_and_parser_agree(subject: str) -> None:
+    assert (lint_message(subject) is None) == bool(changes_of(raw(subject)))
