@@ -34,9 +34,12 @@ def _nothing(reason: str, strict: bool) -> None:
 @click.option(
     "--strict", is_flag=True, help=f"Exit {EXIT_NOTHING_TO_RELEASE} when nothing is releasable."
 )
+@click.option(
+    "--current", is_flag=True, help="Print the current version (newest tag, else declared)."
+)
 @pass_context
 def version_cmd(
-    ctx: Context, print_only: bool, level: str, prerelease: str | None, strict: bool
+    ctx: Context, print_only: bool, level: str, prerelease: str | None, strict: bool, current: bool
 ) -> None:
     """Compute the next version from the commits since the last release."""
     from releasekit.cli.render import format_plan
@@ -44,6 +47,10 @@ def version_cmd(
 
     config = _config(ctx)
     _, state = gather_state(config, for_release=False)
+    if current:
+        tag = state.history.current
+        click.echo(str(tag.version) if tag else state.project.declared_version)
+        return
     plan = plan_release(state, config, ReleaseRequest(level=level, prerelease=prerelease))
     if plan.next is None:
         _nothing(plan.reason, strict)
