@@ -1,16 +1,19 @@
 """`releasekit release`: plan, then carry the plan out step by step, resuming where a run stopped.
 
-Order (design §3): version files + changelog -> release commit -> tag -> push. A run that stops
-after the release commit leaves HEAD as an untagged release commit; the next run sees it and goes
-on from the tag, so a release is never bumped twice.
+Order (design §3): version files + changelog -> release commit -> build -> tag -> publish -> push.
+The build comes before the tag, so a failed build leaves no tag. A run that stops after the
+release commit leaves HEAD as the release commit; the next run sees it and carries on with what is
+missing (tag, upload, push), so a release is never bumped twice.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from releasekit.config import Config
-from releasekit.errors import GitError
+from releasekit.errors import GitError, PublishError
 from releasekit.git import GitRepository
 from releasekit.release import (
     Progress,
@@ -25,6 +28,20 @@ from releasekit.release import (
     tag_release,
     write_and_commit,
 )
+from releasekit.versioning import Version
+
+if TYPE_CHECKING:
+    from releasekit.build import Distributions
+
+
+@dataclass(frozen=True)
+class PublishOptions:
+    """Where and how `release --publish` builds and uploads."""
+
+    repository: str | None = None
+    force: bool = False
+    isolation: bool = True
+    outdir: str = "dist"
 
 
 @dataclass(frozen=True)
@@ -35,106 +52,191 @@ class ReleaseOutcome:
     resumed: ResumePoint | None = None
     steps: tuple[str, ...] = field(default_factory=tuple)
 
-    @property
-    def released(self) -> bool:
-        return self.resumed is not None or (self.plan is not None and self.plan.releasable)
-
 
 def run_release(
-    config: Config, request: ReleaseRequest, *, dry_run: bool, progress: Progress
+    config: Config,
+    request: ReleaseRequest,
+    *,
+    publish: PublishOptions | None = None,
+    dry_run: bool,
+    progress: Progress,
 ) -> ReleaseOutcome:
-    """Plan and (unless `dry_run`) carry out a release; resumes an interrupted one first."""
+    """Plan and (unless `dry_run`) carry out a release; finishes an interrupted one first."""
     repo = GitRepository(config.root)
     repo.ensure_clean()
     branch = repo.current_branch()
     resume = find_resume_point(repo, config)
-    if resume is not None and _unfinished(repo, resume, request, branch):
-        return _resume(repo, config, resume, request, branch, dry_run=dry_run, progress=progress)
+    if resume is not None:
+        pending = _pending(repo, config, resume, request, publish, branch)
+        if pending:
+            resolve_channel(config, branch, request.prerelease)  # the same refusal as a fresh run
+            return _resume(repo, config, resume, pending, publish, branch, dry_run, progress)
     _, state = gather_state(config, for_release=True)
     plan = plan_release(state, config, request)
-    if not plan.releasable and request.push and state.history.current is not None:
-        # An earlier push failed and commits came after it: the release is done, its push is not.
-        point = ResumePoint(state.history.current.version, state.history.current.name, tagged=True)
-        if _unfinished(repo, point, request, branch):
-            return _resume(repo, config, point, request, branch, dry_run=dry_run, progress=progress)
+    current = state.history.current
+    if not plan.releasable and current is not None and (request.push or publish):
+        # Commits came after a release whose push or upload failed: finish that release.
+        point = ResumePoint(current.version, current.name, tagged=True)
+        pending = _pending(repo, config, point, request, publish, branch)
+        if pending:
+            return _resume(repo, config, point, pending, publish, branch, dry_run, progress)
     if plan.releasable and repo.tag_exists(plan.tag):
         raise GitError(
             f"tag {plan.tag} already exists (not reachable from {plan.branch})",
             hint=f"see where it points with `git show {plan.tag}`; delete it if it is stale, "
             "or release another version",
         )
+    if plan.releasable and publish is not None:
+        _refuse_existing(config, state.project.name, plan, publish)
     if not plan.releasable or dry_run:
         return ReleaseOutcome(plan=plan)
+    assert plan.next is not None
     steps: list[str] = []
 
     def record(line: str) -> None:
         steps.append(line)
         progress(line)
 
-    assert plan.next is not None
     write_and_commit(repo, plan, record)
+    dists = _build(config, plan.next, publish, record) if publish else None
     tag_release(repo, plan.tag, plan.next, plan.section, record)
+    if publish and dists:
+        _publish(config, dists, publish, record)
     if request.push:
         push_release(repo, plan.push_to, plan.branch, plan.tag, record)
     return ReleaseOutcome(plan=plan, steps=tuple(steps))
 
 
-def _unfinished(
-    repo: GitRepository, resume: ResumePoint, request: ReleaseRequest, branch: str
-) -> bool:
-    """An untagged release commit, or a tagged one whose requested push has not happened."""
-    if not resume.tagged:
-        return True
-    if not request.push:
-        return False
-    remote = repo.remote_name()
-    if remote is None:
-        return True  # push_release explains the missing remote
-    branch_done, tag_done = repo.remote_has(remote, branch, resume.tag)
-    return not (branch_done and tag_done)
+def _refuse_existing(config: Config, name: str, plan: ReleasePlan, publish: PublishOptions) -> None:
+    """Before anything changes: the version must not be on the index yet (unless --force)."""
+    from releasekit.publish import existing_files, resolve_target
+
+    target = resolve_target(config, publish.repository)
+    present = existing_files(target, name, str(plan.next))
+    if present and not publish.force:
+        raise PublishError(
+            f"{name} {plan.next} already exists on {target.label}: {', '.join(sorted(present))}",
+            hint="release another version, or pass --force if the index allows overwriting",
+        )
+
+
+def _pending(
+    repo: GitRepository,
+    config: Config,
+    point: ResumePoint,
+    request: ReleaseRequest,
+    publish: PublishOptions | None,
+    branch: str,
+) -> list[str]:
+    """The steps an earlier run of this release did not finish: tag, publish, push."""
+    steps = [] if point.tagged else ["tag"]
+    if publish is not None and not _published(config, point.version, publish):
+        steps.append("publish")
+    if request.push:
+        remote = repo.remote_name()
+        done = remote is not None and all(repo.remote_has(remote, branch, point.tag))
+        if not done:
+            steps.append("push")
+    return steps
+
+
+def _published(config: Config, version: Version, publish: PublishOptions) -> bool:
+    """Whether the index already lists an sdist and a wheel of `version`."""
+    from releasekit.build import project_name
+    from releasekit.publish import existing_files, resolve_target
+
+    target = resolve_target(config, publish.repository)
+    files = existing_files(target, project_name(config.root), str(version))
+    return any(f.endswith(".whl") for f in files) and any(f.endswith(".tar.gz") for f in files)
 
 
 def _resume(
     repo: GitRepository,
     config: Config,
-    resume: ResumePoint,
-    request: ReleaseRequest,
+    point: ResumePoint,
+    pending: list[str],
+    publish: PublishOptions | None,
     branch: str,
-    *,
     dry_run: bool,
     progress: Progress,
 ) -> ReleaseOutcome:
-    resolve_channel(config, branch, request.prerelease)  # the same refusal as a fresh run
-    steps: list[str] = []
-    pending = ([] if resume.tagged else [f"tag {resume.tag}"]) + (
-        [f"push {branch} and {resume.tag}"] if request.push else []
-    )
-    progress(
-        f"resuming the release of {resume.version}: {', '.join(pending) or 'nothing left'} to do"
-    )
+    progress(f"resuming the release of {point.version}: {', '.join(pending)} left to do")
     if dry_run:
-        return ReleaseOutcome(plan=None, resumed=resume, steps=tuple(f"would {s}" for s in pending))
+        return ReleaseOutcome(plan=None, resumed=point, steps=tuple(f"would {s}" for s in pending))
+    if "publish" in pending and point.tagged and not repo.tag_points_at_head(point.tag):
+        raise PublishError(
+            f"{point.tag} was never uploaded, and HEAD has moved on since",
+            hint=f"check out {point.tag} and run `releasekit publish` there, then release again",
+        )
+    steps: list[str] = []
 
     def record(line: str) -> None:
         steps.append(line)
         progress(line)
 
-    if not resume.tagged:
-        if repo.tag_exists(resume.tag):
+    dists = (
+        _build(config, point.version, publish, record) if publish and "publish" in pending else None
+    )
+    if "tag" in pending:
+        if repo.tag_exists(point.tag):
             raise GitError(
-                f"tag {resume.tag} exists but does not point at the release commit HEAD",
-                hint=f"inspect it with `git show {resume.tag}`; delete it if it is stale",
+                f"tag {point.tag} exists but does not point at the release commit HEAD",
+                hint=f"inspect it with `git show {point.tag}`; delete it if it is stale",
             )
-        tag_release(repo, resume.tag, resume.version, _notes_of(config, resume), record)
-    if request.push:
-        push_release(repo, repo.remote_name(), branch, resume.tag, record)
-    return ReleaseOutcome(plan=None, resumed=resume, steps=tuple(steps))
+        tag_release(repo, point.tag, point.version, _notes_of(config, point), record)
+    if publish and dists:
+        _publish(config, dists, publish, record)
+    if "push" in pending:
+        push_release(repo, repo.remote_name(), branch, point.tag, record)
+    return ReleaseOutcome(plan=None, resumed=point, steps=tuple(steps))
 
 
-def _notes_of(config: Config, resume: ResumePoint) -> str:
+def _build(
+    config: Config, version: Version, publish: PublishOptions | None, progress: Progress
+) -> Distributions:
+    from releasekit.build import build_distributions
+
+    options = publish or PublishOptions()
+    outdir = config.root / options.outdir
+    return build_distributions(
+        config.root, str(version), outdir=outdir, isolation=options.isolation, progress=progress
+    )
+
+
+def _publish(
+    config: Config, dists: Distributions, publish: PublishOptions, progress: Progress
+) -> None:
+    from releasekit.publish import publish as upload_and_verify
+
+    upload_and_verify(
+        config, dists, repository=publish.repository, force=publish.force, progress=progress
+    )
+
+
+def publish_current(
+    config: Config, publish: PublishOptions, *, skip_build: bool, progress: Progress
+) -> list[str]:
+    """`releasekit publish`: build (or reuse) and upload the version declared in pyproject.toml."""
+    from releasekit.build import find_distributions
+    from releasekit.project import load_project
+
+    version = Version.parse(load_project(config).declared_version)
+    GitRepository(config.root).ensure_clean()
+    if skip_build:
+        dists = find_distributions(config.root, str(version), outdir=config.root / publish.outdir)
+    else:
+        dists = _build(config, version, publish, progress)
+    from releasekit.publish import publish as upload_and_verify
+
+    return upload_and_verify(
+        config, dists, repository=publish.repository, force=publish.force, progress=progress
+    )
+
+
+def _notes_of(config: Config, point: ResumePoint) -> str:
     from releasekit.changelog import extract_section
 
-    path = config.changelog_path
+    path: Path = config.changelog_path
     if not path.is_file():
         return ""
-    return extract_section(path.read_text(encoding="utf-8"), str(resume.version)) or ""
+    return extract_section(path.read_text(encoding="utf-8"), str(point.version)) or ""

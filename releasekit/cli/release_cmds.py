@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -107,12 +108,30 @@ def changelog_cmd(ctx: Context, version: str | None, unreleased: bool, stdout: b
         click.echo(f"updated {edit.relpath}")
 
 
+def _publish_options(func: Callable[..., None]) -> Callable[..., None]:
+    """--repository, --force, --no-isolation, --outdir: shared by release and publish."""
+    func = click.option(
+        "--outdir", default="dist", show_default=True, help="Where sdist and wheel go."
+    )(func)
+    func = click.option("--no-isolation", is_flag=True, help="Build in this environment.")(func)
+    func = click.option(
+        "--force", is_flag=True, help="Upload even if the version is on the index."
+    )(func)
+    return click.option(
+        "--repository", help="Index NAME ([tool.releasekit.repositories], ~/.pypirc) or URL."
+    )(func)
+
+
 @click.command("release")
 @click.argument("level", type=click.Choice(LEVELS), default="auto")
 @click.option(
     "--prerelease-type", type=click.Choice(PRE_TYPES), help="Channel; default from the branch."
 )
 @click.option("--push-tag", is_flag=True, help="Push the branch and the tag (atomically).")
+@click.option(
+    "--publish", is_flag=True, help="Build and upload the sdist and wheel (before the push)."
+)
+@_publish_options
 @click.option("--dry-run", is_flag=True, help="Print the whole plan; change nothing.")
 @click.option(
     "--strict", is_flag=True, help=f"Exit {EXIT_NOTHING_TO_RELEASE} when nothing is releasable."
@@ -123,17 +142,23 @@ def release_cmd(
     level: str,
     prerelease_type: str | None,
     push_tag: bool,
+    publish: bool,
+    repository: str | None,
+    force: bool,
+    no_isolation: bool,
+    outdir: str,
     dry_run: bool,
     strict: bool,
 ) -> None:
-    """Version files, changelog, release commit, annotated tag (and push)."""
+    """Version files, changelog, release commit, build, tag, publish, push."""
     from releasekit.cli.render import format_plan, format_resume
-    from releasekit.pipeline import run_release
+    from releasekit.pipeline import PublishOptions, run_release
     from releasekit.release import ReleaseRequest
 
     request = ReleaseRequest(level=level, prerelease=prerelease_type, push=push_tag)
+    options = PublishOptions(repository, force, not no_isolation, outdir) if publish else None
     outcome = run_release(
-        _config(ctx), request, dry_run=dry_run, progress=lambda line: click.echo(f"  {line}")
+        _config(ctx), request, publish=options, dry_run=dry_run, progress=_progress
     )
     if outcome.resumed is not None:
         click.echo(format_resume(outcome))
@@ -143,10 +168,66 @@ def release_cmd(
         _nothing(outcome.plan.reason, strict)
         return
     if dry_run:
-        click.echo(format_plan(outcome.plan, verbose=ctx.verbose))
+        click.echo(format_plan(outcome.plan, verbose=ctx.verbose, publish=options))
         click.echo("dry run: nothing was changed")
         return
     click.echo(f"released {outcome.plan.next} ({outcome.plan.tag})")
+
+
+def _progress(line: str) -> None:
+    click.echo(f"  {line}")
+
+
+@click.command("build")
+@click.option("--outdir", default="dist", show_default=True, help="Where sdist and wheel go.")
+@click.option("--no-isolation", is_flag=True, help="Build in this environment.")
+@pass_context
+def build_cmd(ctx: Context, outdir: str, no_isolation: bool) -> None:
+    """Build the sdist and wheel of the declared version and check their metadata."""
+    from releasekit.build import build_distributions
+    from releasekit.project import load_project
+
+    config = _config(ctx)
+    version = load_project(config).declared_version
+    dists = build_distributions(
+        config.root,
+        version,
+        outdir=config.root / outdir,
+        isolation=not no_isolation,
+        progress=_progress,
+    )
+    click.echo(f"built {dists.sdist.name} and {dists.wheel.name} in {outdir}/")
+
+
+@click.command("publish")
+@_publish_options
+@click.option("--bump", "level", type=click.Choice(LEVELS), help="Release at this level first.")
+@click.option("--skip-build", is_flag=True, help="Upload the files already in --outdir.")
+@pass_context
+def publish_cmd(
+    ctx: Context,
+    repository: str | None,
+    force: bool,
+    no_isolation: bool,
+    outdir: str,
+    level: str | None,
+    skip_build: bool,
+) -> None:
+    """Upload the declared version to an index, refusing one that is already there."""
+    from releasekit.pipeline import PublishOptions, publish_current, run_release
+    from releasekit.release import ReleaseRequest
+
+    config = _config(ctx)
+    options = PublishOptions(repository, force, not no_isolation, outdir)
+    if level is not None:
+        outcome = run_release(
+            config, ReleaseRequest(level=level), publish=options, dry_run=False, progress=_progress
+        )
+        if outcome.plan is not None and not outcome.plan.releasable:
+            _nothing(outcome.plan.reason, strict=False)
+        return
+    uploaded = publish_current(config, options, skip_build=skip_build, progress=_progress)
+    click.echo(f"published {', '.join(uploaded) or 'nothing new (already on the index)'}")
 
 
 @click.command("check")
@@ -171,4 +252,4 @@ def check_cmd(
     click.echo("ok: conventional commit message(s)")
 
 
-COMMANDS = (version_cmd, bump_cmd, changelog_cmd, release_cmd, check_cmd)
+COMMANDS = (version_cmd, bump_cmd, changelog_cmd, release_cmd, check_cmd, build_cmd, publish_cmd)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
 
-from releasekit.pipeline import ReleaseOutcome
-from releasekit.project import FileEdit
 from releasekit.release import ReleasePlan, describe_changes
+
+if TYPE_CHECKING:
+    from releasekit.pipeline import PublishOptions, ReleaseOutcome
+    from releasekit.project import FileEdit
 
 
 def echo_diffs(edits: Sequence[FileEdit]) -> None:
@@ -16,7 +19,9 @@ def echo_diffs(edits: Sequence[FileEdit]) -> None:
         click.echo(edit.diff().rstrip("\n"))
 
 
-def format_plan(plan: ReleasePlan, *, verbose: bool, brief: bool = False) -> str:
+def format_plan(
+    plan: ReleasePlan, *, verbose: bool, brief: bool = False, publish: PublishOptions | None = None
+) -> str:
     """The whole plan: versions and why, deciding commits, diffs, section, tag, push."""
     current = str(plan.current) if plan.current else "(no release yet)"
     lines = [
@@ -39,6 +44,12 @@ def format_plan(plan: ReleasePlan, *, verbose: bool, brief: bool = False) -> str
     lines.extend(f"  {line}" if line else "" for line in plan.section.rstrip("\n").splitlines())
     lines.append(f"commit: {plan.commit_message}")
     lines.append(f"tag: {plan.tag} (annotated)")
+    if publish is not None:
+        where = publish.repository or "the default repository"
+        lines.append(
+            f"build: sdist and wheel of {plan.next} into {publish.outdir}/ (before the tag)"
+        )
+        lines.append(f"publish: upload to {where}, then verify each file's sha256 on the index")
     if plan.push_to:
         lines.append(f"push: {plan.branch} and {plan.tag} to {plan.push_to}")
     else:
