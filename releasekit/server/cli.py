@@ -1,0 +1,216 @@
+"""`releasekit server ...`: run the index and administer its packages directory.
+
+Starlette and uvicorn (the `server` extra) are imported inside `run` only, so this module and
+the admin commands import without them. Flags follow pypiserver's where both have one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from releasekit.server.settings import ENV_PREFIX, Settings, load_settings
+
+_CONFIG = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Settings TOML file (keys as the long flags, in a [server] table or at top level).",
+)
+
+
+def _packages_option(func: Any) -> Any:
+    return click.option(
+        "-D",
+        "--packages-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="The packages directory (default: settings file, RELEASEKIT_SERVER_PACKAGES_DIR).",
+    )(func)
+
+
+def _settings(config_file: Path | None, **overrides: Any) -> Settings:
+    return load_settings(overrides, config_file)
+
+
+def _storage(settings: Settings) -> Any:
+    from releasekit.server.storage import LocalStorage
+
+    return LocalStorage(settings.packages_dir)
+
+
+@click.group("server")
+def server() -> None:
+    """The bundled private package index (needs the releasekit[server] extra to run)."""
+
+
+@server.command("run")
+@click.argument("packages_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("-p", "--port", type=int, help="Port to listen on.  [default: 8080]")
+@click.option("-i", "-H", "--host", "host", help="Interface to bind.  [default: 127.0.0.1]")
+@click.option("-P", "--passwords", help="htpasswd file with bcrypt entries ('.' for none).")
+@click.option(
+    "-a", "--authenticate", help="Actions needing credentials: update,download,list or '.'."
+)
+@click.option("-o", "--overwrite", is_flag=True, default=None, help="Allow replacing files.")
+@click.option("--cache-control", type=int, help="max-age in seconds for files.  [default: 1 year]")
+@click.option("--health-endpoint", help="Path of the liveness endpoint.  [default: /health]")
+@click.option("--fallback-url", help="Redirect unknown projects here (off by default).")
+@click.option("--max-upload-size", help="Largest accepted file, e.g. 100M.  [default: 100M]")
+@click.option("--url-prefix", help="Serve under this path, e.g. /pypi.")
+@click.option("--workers", type=int, help="Worker processes.  [default: 1]")
+@click.option(
+    "--log-level",
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    help="[default: info]",
+)
+@click.option(
+    "--tokens-file", help="API tokens file.  [default: <packages>/.releasekit/tokens.json]"
+)
+@_CONFIG
+def run(packages_dir: Path | None, config_file: Path | None, **flags: Any) -> None:
+    """Serve PACKAGES_DIR as a package index (simple API, uploads, health, metrics)."""
+    if flags.get("passwords") == ".":
+        flags["passwords"] = None
+    settings = _settings(config_file, packages_dir=packages_dir, **flags)
+    try:
+        import uvicorn
+    except ImportError:
+        raise click.UsageError(
+            "the index server needs the server extra: pip install 'releasekit[server]'"
+        ) from None
+    settings.packages_dir.mkdir(parents=True, exist_ok=True)
+    _configure_logging(settings.log_level)
+    common: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "access_log": False,  # our own structured access log replaces uvicorn's
+        "proxy_headers": True,
+        "timeout_graceful_shutdown": 10,
+    }
+    if settings.workers > 1:
+        # Each worker process builds its own app from the environment we export here.
+        os.environ.update(_settings_env(settings))
+        uvicorn.run(
+            "releasekit.server.cli:app_from_env", factory=True, workers=settings.workers, **common
+        )
+        return
+    uvicorn.run(_build_app(settings), **common)
+
+
+def app_from_env() -> Any:
+    """uvicorn factory for worker processes: settings from RELEASEKIT_SERVER_* only."""
+    settings = load_settings()
+    _configure_logging(settings.log_level)
+    return _build_app(settings)
+
+
+def _build_app(settings: Settings) -> Any:
+    from releasekit.server.app import create_app
+
+    return create_app(_storage(settings), settings)
+
+
+def _settings_env(settings: Settings) -> dict[str, str]:
+    values = {
+        "packages_dir": str(settings.packages_dir),
+        "authenticate": ",".join(sorted(settings.authenticate)) or ".",
+        "overwrite": "1" if settings.overwrite else "0",
+        "cache_control": str(settings.cache_control),
+        "health_endpoint": settings.health_endpoint,
+        "max_upload_size": str(settings.max_upload_size),
+        "url_prefix": settings.url_prefix,
+        "log_level": settings.log_level,
+        "tokens_file": str(settings.effective_tokens_file),
+    }
+    if settings.passwords is not None:
+        values["passwords"] = str(settings.passwords)
+    if settings.fallback_url:
+        values["fallback_url"] = settings.fallback_url
+    return {ENV_PREFIX + key.upper(): value for key, value in values.items()}
+
+
+def _configure_logging(level: str) -> None:
+    logger = logging.getLogger("releasekit.server")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(level.upper())
+
+
+@server.command("reindex")
+@click.argument("packages_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
+@_CONFIG
+def reindex_command(packages_dir: Path | None, config_file: Path | None) -> None:
+    """Rebuild the catalogue, metadata sidecars and pages from the files alone."""
+    from releasekit.server.maintenance import reindex
+
+    report = reindex(_storage(_settings(config_file, packages_dir=packages_dir)))
+    click.echo(f"indexed {report.files} files in {report.projects} projects")
+    for filename, reason in report.skipped:
+        click.echo(f"skipped {filename}: {reason}", err=True)
+
+
+@server.command("yank")
+@click.argument("project")
+@click.argument("version")
+@click.option("--reason", default="", help="Why (shown by pip and uv).")
+@_packages_option
+@_CONFIG
+def yank_command(
+    project: str, version: str, reason: str, packages_dir: Path | None, config_file: Path | None
+) -> None:
+    """Yank every file of PROJECT VERSION (PEP 592): kept, but no longer chosen by resolvers."""
+    from releasekit.server.maintenance import set_yanked
+
+    storage = _storage(_settings(config_file, packages_dir=packages_dir))
+    for record in set_yanked(storage, project, version, reason):
+        click.echo(f"yanked {record.filename}")
+
+
+@server.command("unyank")
+@click.argument("project")
+@click.argument("version")
+@_packages_option
+@_CONFIG
+def unyank_command(
+    project: str, version: str, packages_dir: Path | None, config_file: Path | None
+) -> None:
+    """Undo `yank` for every file of PROJECT VERSION."""
+    from releasekit.server.maintenance import set_yanked
+
+    storage = _storage(_settings(config_file, packages_dir=packages_dir))
+    for record in set_yanked(storage, project, version, None):
+        click.echo(f"unyanked {record.filename}")
+
+
+@server.command("remove")
+@click.argument("project")
+@click.argument("version")
+@_packages_option
+@_CONFIG
+def remove_command(
+    project: str, version: str, packages_dir: Path | None, config_file: Path | None
+) -> None:
+    """Delete every file of PROJECT VERSION from the packages directory."""
+    from releasekit.server.maintenance import remove_release
+
+    storage = _storage(_settings(config_file, packages_dir=packages_dir))
+    for record in remove_release(storage, project, version):
+        click.echo(f"removed {record.filename}")
+
+
+from releasekit.server.admin_cli import token_group, user_group  # noqa: E402
+
+server.add_command(user_group)
+server.add_command(token_group)
+
+
+if __name__ == "__main__":  # `python -m releasekit.server.cli run ...` (used by the e2e tests)
+    server()

@@ -1,0 +1,109 @@
+"""Admin operations on a packages directory: reindex, yank, unyank, remove.
+
+They work on the directory directly (no server needed); a running server picks the change up
+within its poll interval because they touch the directory or `.releasekit/yanked.json`.
+Nothing here needs Starlette, so the CLI can import it without the server extra.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+
+from releasekit.errors import IndexServerError
+from releasekit.server.catalogue import Catalogue, FileRecord, metadata_state_name
+from releasekit.server.metadata import ArchiveError, canonical_version, normalize
+from releasekit.server.pages import PageSet
+from releasekit.server.storage import LocalStorage, Storage
+
+
+@dataclass(frozen=True)
+class ReindexReport:
+    """What `reindex` found: listed files and projects, and files it could not list (and why)."""
+
+    files: int
+    projects: int
+    skipped: tuple[tuple[str, str], ...]
+
+
+def open_index(storage: Storage) -> tuple[Catalogue, PageSet]:
+    """Load the catalogue (reusing the cache) and its pages, without writing pages."""
+    catalogue = Catalogue(storage)
+    catalogue.load()
+    pages = PageSet(catalogue, storage)
+    return catalogue, pages
+
+
+def reindex(storage: LocalStorage) -> ReindexReport:
+    """Throw the cache away and rebuild it (records, sidecars, pages) from the files alone."""
+    if not storage.root.is_dir():
+        raise IndexServerError(
+            f"packages directory {storage.root} does not exist",
+            hint="pass the directory the server runs on",
+        )
+    for name in ("simple", "metadata"):
+        shutil.rmtree(storage.state_dir / name, ignore_errors=True)
+    storage.delete_state("catalogue.json")
+    storage.prepare()
+    catalogue = Catalogue(storage)
+    catalogue.load(use_cache=False)
+    PageSet(catalogue, storage).rebuild(catalogue.projects)
+    catalogue.save()
+    return ReindexReport(
+        files=len(catalogue.files),
+        projects=len(catalogue.projects),
+        skipped=tuple(sorted(catalogue.skipped.items())),
+    )
+
+
+def release_files(catalogue: Catalogue, project: str, version: str) -> list[FileRecord]:
+    """The files of one release, or an IndexServerError naming what exists instead."""
+    name = normalize(project)
+    try:
+        wanted = canonical_version(version)
+    except ArchiveError as exc:
+        raise IndexServerError(exc.message, hint=exc.hint) from None
+    records = catalogue.projects.get(name)
+    if not records:
+        raise IndexServerError(
+            f"project {name!r} is not on this index",
+            hint="check the name; `releasekit server reindex` lists what the directory holds",
+        )
+    found = [r for r in records if r.version == wanted]
+    if not found:
+        versions = sorted({r.version for r in records})
+        raise IndexServerError(
+            f"{name} has no release {wanted}", hint=f"known versions: {', '.join(versions)}"
+        )
+    return found
+
+
+def set_yanked(
+    storage: Storage, project: str, version: str, reason: str | None
+) -> list[FileRecord]:
+    """Yank (reason given, may be empty) or unyank (None) every file of a release."""
+    catalogue, pages = open_index(storage)
+    records = release_files(catalogue, project, version)
+    changed = catalogue.set_yanked([r.filename for r in records], reason)
+    pages.rebuild(changed)
+    catalogue.save()
+    return records
+
+
+def remove_files(
+    storage: Storage, catalogue: Catalogue, pages: PageSet, filenames: list[str]
+) -> None:
+    """Delete files and their sidecars, then re-render what changed."""
+    for filename in filenames:
+        storage.delete(filename)
+        storage.delete_state(metadata_state_name(filename))
+    pages.rebuild(catalogue.remove(filenames))
+    catalogue.save()
+
+
+def remove_release(storage: Storage, project: str, version: str) -> list[FileRecord]:
+    """Delete every file of a release from the directory."""
+    catalogue, pages = open_index(storage)
+    records = release_files(catalogue, project, version)
+    remove_files(storage, catalogue, pages, [r.filename for r in records])
+    return records

@@ -1,0 +1,217 @@
+"""Simple-API pages (PEP 503/629 HTML, PEP 691 JSON v1.1), rendered once per change and kept ready.
+
+File URLs are relative (`../../packages/<file>`), so a page rendered once is right behind any
+URL prefix or proxy, and the on-disk copies under `.releasekit/simple/` can be served by nginx.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+from packaging.version import InvalidVersion, Version
+
+from releasekit.server.catalogue import Catalogue, FileRecord
+from releasekit.server.negotiation import CONTENT_TYPES, Format
+from releasekit.server.storage import Storage
+
+API_VERSION = "1.1"
+PAGE_CACHE_CONTROL = b"no-cache"
+
+
+@dataclass(frozen=True)
+class Page:
+    """One ready response body with its validators and headers (ASGI byte pairs)."""
+
+    body: bytes
+    etag: bytes
+    headers: tuple[tuple[bytes, bytes], ...]
+
+
+def make_page(body: bytes, fmt: Format) -> Page:
+    """Wrap a rendered body with Content-Type, ETag, Vary and Cache-Control."""
+    etag = b'"' + hashlib.blake2b(body, digest_size=16).hexdigest().encode() + b'"'
+    headers = (
+        (b"content-type", CONTENT_TYPES[fmt].encode()),
+        (b"content-length", str(len(body)).encode()),
+        (b"etag", etag),
+        (b"vary", b"Accept"),
+        (b"cache-control", PAGE_CACHE_CONTROL),
+    )
+    return Page(body, etag, headers)
+
+
+def _version_key(version: str) -> tuple[int, Version | str]:
+    try:
+        return (1, Version(version))
+    except InvalidVersion:
+        return (0, version)
+
+
+def iso_time(record: FileRecord) -> str:
+    """PEP 700 upload-time: ISO 8601 UTC with microseconds and a Z."""
+    moment = datetime.fromtimestamp(record.mtime_ns / 1e9, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def file_url(record: FileRecord) -> str:
+    """The page-relative URL of a file, with its sha256 fragment."""
+    return f"../../packages/{quote(record.filename)}#sha256={record.sha256}"
+
+
+def render_project_html(project: str, records: Iterable[FileRecord]) -> bytes:
+    """PEP 503 project page with PEP 629 meta, requires-python, PEP 592 and PEP 658/714."""
+    lines = [
+        "<!DOCTYPE html>",
+        "<html>",
+        "  <head>",
+        f'    <meta name="pypi:repository-version" content="{API_VERSION}">',
+        f"    <title>Links for {html.escape(project)}</title>",
+        "  </head>",
+        "  <body>",
+        f"    <h1>Links for {html.escape(project)}</h1>",
+    ]
+    for record in records:
+        attrs = [f'href="{html.escape(file_url(record))}"']
+        if record.requires_python:
+            attrs.append(f'data-requires-python="{html.escape(record.requires_python)}"')
+        if record.metadata_sha256:
+            value = f"sha256={record.metadata_sha256}"
+            attrs.append(f'data-core-metadata="{value}" data-dist-info-metadata="{value}"')
+        if record.yanked is not None:
+            attrs.append(f'data-yanked="{html.escape(record.yanked)}"')
+        lines.append(f"    <a {' '.join(attrs)}>{html.escape(record.filename)}</a><br>")
+    lines += ["  </body>", "</html>", ""]
+    return "\n".join(lines).encode()
+
+
+def render_project_json(project: str, records: Iterable[FileRecord]) -> bytes:
+    """PEP 691 JSON v1.1 project page: versions, size, upload-time, core-metadata, yanked."""
+    files = []
+    versions = set()
+    for record in records:
+        versions.add(record.version)
+        entry: dict[str, object] = {
+            "filename": record.filename,
+            "url": file_url(record).split("#", 1)[0],
+            "hashes": {"sha256": record.sha256},
+            "requires-python": record.requires_python,
+            "core-metadata": (
+                {"sha256": record.metadata_sha256} if record.metadata_sha256 else False
+            ),
+            "yanked": record.yanked if record.yanked else record.yanked is not None,
+            "size": record.size,
+            "upload-time": iso_time(record),
+        }
+        files.append(entry)
+    data = {
+        "meta": {"api-version": API_VERSION},
+        "name": project,
+        "versions": sorted(versions, key=_version_key),
+        "files": files,
+    }
+    return json.dumps(data, separators=(",", ":")).encode()
+
+
+def render_root_html(projects: Iterable[str]) -> bytes:
+    """PEP 503 root page: one link per normalized project name."""
+    links = [f'    <a href="{quote(p)}/">{html.escape(p)}</a><br>' for p in projects]
+    head = [
+        "<!DOCTYPE html>",
+        "<html>",
+        "  <head>",
+        f'    <meta name="pypi:repository-version" content="{API_VERSION}">',
+        "    <title>Simple index</title>",
+        "  </head>",
+        "  <body>",
+    ]
+    return "\n".join([*head, *links, "  </body>", "</html>", ""]).encode()
+
+
+def render_root_json(projects: Iterable[str]) -> bytes:
+    """PEP 691 JSON root page."""
+    data = {"meta": {"api-version": API_VERSION}, "projects": [{"name": p} for p in projects]}
+    return json.dumps(data, separators=(",", ":")).encode()
+
+
+def latest(records: Iterable[FileRecord]) -> FileRecord:
+    """The newest release's most recent file (for the welcome page)."""
+    return max(records, key=lambda r: (_version_key(r.version), r.mtime_ns))
+
+
+def _page_set(html_body: bytes, json_body: bytes) -> dict[Format, Page]:
+    return {
+        "json": make_page(json_body, "json"),
+        "html": make_page(html_body, "html"),
+        "text-html": make_page(html_body, "text-html"),
+    }
+
+
+class PageSet:
+    """Ready pages for the root and every project, in every format, updated per change.
+
+    A project's pages are rendered when it changes, or at first use after a start (so a
+    start with 20k files does not render 2k pages before answering); `warm()` fills the rest.
+    """
+
+    def __init__(self, catalogue: Catalogue, storage: Storage) -> None:
+        self.catalogue = catalogue
+        self.storage = storage
+        self.root: dict[Format, Page] = {}
+        self.projects: dict[str, dict[Format, Page]] = {}
+        self._lock = threading.Lock()
+
+    def project(self, name: str) -> dict[Format, Page] | None:
+        """The pages of one project, rendering them on first use; None if it does not exist."""
+        pages = self.projects.get(name)
+        if pages is not None:
+            return pages
+        records = self.catalogue.projects.get(name)
+        if records is None:
+            return None
+        pages = _page_set(render_project_html(name, records), render_project_json(name, records))
+        with self._lock:
+            # Keep it only if no change landed meanwhile (rebuild holds the lock).
+            if self.catalogue.projects.get(name) is records:
+                self.projects[name] = pages
+        return pages
+
+    def warm(self) -> None:
+        """Render every project not rendered yet (run in the background after a start)."""
+        for name in list(self.catalogue.projects):
+            if name not in self.projects:
+                self.project(name)
+
+    def rebuild(self, changed: Iterable[str], *, write: bool = True) -> None:
+        """Re-render the root and the `changed` projects; write them to disk too."""
+        with self._lock:
+            catalogue_projects = self.catalogue.projects
+            pages = self.projects
+            written: dict[str, bytes] = {}
+            for project in set(changed):
+                records = catalogue_projects.get(project)
+                if records is None:
+                    pages.pop(project, None)
+                    if write:
+                        self.storage.delete_state(f"simple/{project}/index.html")
+                        self.storage.delete_state(f"simple/{project}/index.v1_json")
+                    continue
+                page_html = render_project_html(project, records)
+                page_json = render_project_json(project, records)
+                pages[project] = _page_set(page_html, page_json)
+                written[f"simple/{project}/index.html"] = page_html
+                written[f"simple/{project}/index.v1_json"] = page_json
+            names = sorted(catalogue_projects)
+            root_html, root_json = render_root_html(names), render_root_json(names)
+            self.root = _page_set(root_html, root_json)
+            if write:
+                written["simple/index.html"] = root_html
+                written["simple/index.v1_json"] = root_json
+                for name, body in written.items():
+                    self.storage.write_state(name, body)

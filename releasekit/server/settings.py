@@ -1,0 +1,170 @@
+"""Server settings: one frozen Settings from defaults < settings file < RELEASEKIT_SERVER_* < flags."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from releasekit.errors import ConfigError
+
+ENV_PREFIX = "RELEASEKIT_SERVER_"
+AUTH_ACTIONS = frozenset({"update", "download", "list"})
+# A year: files never change once stored, so clients and proxies may keep them.
+DEFAULT_FILE_MAX_AGE = 31_536_000
+_SIZE = re.compile(r"^\s*(\d+)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
+_ENDPOINT = re.compile(r"^/[a-z0-9/_-]+$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the index server needs to know; see `load_settings` for the sources."""
+
+    packages_dir: Path = Path("packages")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    passwords: Path | None = None
+    authenticate: frozenset[str] = frozenset({"update"})
+    tokens_file: Path | None = None
+    overwrite: bool = False
+    cache_control: int = DEFAULT_FILE_MAX_AGE
+    health_endpoint: str = "/health"
+    fallback_url: str | None = None
+    max_upload_size: int = 100 * 1024 * 1024
+    url_prefix: str = ""
+    workers: int = 1
+    log_level: str = "info"
+    poll_interval: float = 1.0
+
+    @property
+    def state_dir(self) -> Path:
+        """The rebuildable cache directory (a dot-dir, so listings of packages stay clean)."""
+        return self.packages_dir / ".releasekit"
+
+    @property
+    def effective_tokens_file(self) -> Path:
+        """The tokens file, defaulting to `<packages>/.releasekit/tokens.json`."""
+        return self.tokens_file or self.state_dir / "tokens.json"
+
+
+def parse_authenticate(value: str) -> frozenset[str]:
+    """pypiserver's `-a` syntax: a comma list of update/download/list, or `.` for none."""
+    text = value.strip()
+    if text == ".":
+        return frozenset()
+    actions = frozenset(part.strip() for part in text.split(",") if part.strip())
+    unknown = sorted(actions - AUTH_ACTIONS)
+    if unknown or not actions:
+        raise ConfigError(
+            f"--authenticate {value!r} names unknown actions {unknown}",
+            hint="use a comma list of update, download, list, or '.' for none",
+        )
+    return actions
+
+
+def parse_size(value: str | int) -> int:
+    """Bytes from `104857600`, `100M`, `100MiB`, `1G`..."""
+    if isinstance(value, int):
+        return value
+    match = _SIZE.match(value)
+    if not match:
+        raise ConfigError(
+            f"{value!r} is not a size", hint="write a byte count or a number with K/M/G"
+        )
+    unit = (match.group(2) or "b")[0].lower()
+    return int(match.group(1)) * {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[unit]
+
+
+def _normalize_prefix(value: str) -> str:
+    prefix = "/" + value.strip().strip("/") if value.strip().strip("/") else ""
+    if prefix and not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", prefix):
+        raise ConfigError(
+            f"--url-prefix {value!r} is not a URL path", hint="use something like /pypi"
+        )
+    return prefix
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Turn a string (env, TOML or flag) into the field's type, with errors that name the key."""
+    if value is None:
+        return None
+    if name in {"packages_dir", "passwords", "tokens_file"}:
+        return Path(value).expanduser()
+    if name == "authenticate":
+        return (
+            parse_authenticate(value)
+            if isinstance(value, str)
+            else parse_authenticate(",".join(value))
+        )
+    if name == "overwrite":
+        if isinstance(value, bool):
+            return value
+        return str(value).strip().lower() in {"1", "true", "yes", "on"}
+    if name == "max_upload_size":
+        return parse_size(value)
+    if name == "url_prefix":
+        return _normalize_prefix(str(value))
+    if name == "health_endpoint":
+        if not _ENDPOINT.match(str(value)):
+            raise ConfigError(
+                f"health endpoint {value!r} is not a path", hint="use something like /health"
+            )
+        return str(value)
+    if name in {"port", "workers", "cache_control"}:
+        try:
+            return int(value)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, not {value!r}") from None
+    if name == "poll_interval":
+        return float(value)
+    return str(value)
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    config_file: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build Settings: defaults, then the TOML file, then RELEASEKIT_SERVER_* env, then flags.
+
+    `overrides` holds flag values; None means "not given" and never overrides anything.
+    """
+    names = {f.name for f in fields(Settings)}
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            data = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(
+                f"cannot read settings file {config_file}: {exc}",
+                hint="fix the file or drop --config",
+            ) from None
+        table = data.get("server", data)
+        for key, value in table.items():
+            name = key.replace("-", "_")
+            if name not in names:
+                raise ConfigError(
+                    f"{config_file}: unknown setting {key!r}",
+                    hint=f"known settings: {', '.join(sorted(names))}",
+                )
+            values[name] = value
+    for key, value in (os.environ if env is None else env).items():
+        if key.startswith(ENV_PREFIX):
+            name = key.removeprefix(ENV_PREFIX).lower()
+            if name not in names:
+                raise ConfigError(
+                    f"unknown environment variable {key}",
+                    hint=f"known: {', '.join(ENV_PREFIX + n.upper() for n in sorted(names))}",
+                )
+            values[name] = value
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    settings = Settings(**{name: _coerce(name, value) for name, value in values.items()})
+    if settings.port < 0 or settings.port > 65535:
+        raise ConfigError(f"port {settings.port} is out of range", hint="use 0-65535")
+    if settings.workers < 1:
+        raise ConfigError("workers must be at least 1")
+    return replace(settings, packages_dir=settings.packages_dir.resolve())

@@ -1,0 +1,179 @@
+"""POST `/` and `/legacy/`: the HTTP side of uploads (`upload.py` holds the rules) and remove_pkg.
+
+The body is counted as it arrives: a Content-Length over the limit is refused before reading,
+and a chunked or lying body is cut off as soon as it passes the limit.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from releasekit.server.auth import AuthError
+from releasekit.server.maintenance import remove_files
+from releasekit.server.metadata import ArchiveError, canonical_version, normalize, parse_filename
+from releasekit.server.problems import problem
+from releasekit.server.state import auth_problem, authorize
+from releasekit.server.upload import UploadRefused, receive_upload
+
+if TYPE_CHECKING:
+    from starlette.types import Message
+
+    from releasekit.server.state import IndexState
+
+# Room for the form fields that travel with the file (metadata, description...).
+FORM_OVERHEAD = 1024 * 1024
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _too_large(limit: int) -> Response:
+    return problem(
+        413,
+        f"the upload is larger than this server's limit of {limit} bytes",
+        "too-large",
+        hint="ask the admin to raise --max-upload-size",
+    )
+
+
+async def upload_endpoint(request: Request) -> Response:
+    """Dispatch on `:action`: file_upload or remove_pkg. Never redirects (twine aborts)."""
+    state: IndexState = request.app.state.index
+    limit = state.settings.max_upload_size
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + FORM_OVERHEAD:
+        return _too_large(limit)
+    try:
+        authorize(request, "update", None)
+    except AuthError as exc:
+        if exc.status == 401:  # no point reading a body we will refuse anyway
+            return auth_problem(exc)
+    received = 0
+    inner_receive = request.receive
+
+    async def counting_receive() -> Message:
+        nonlocal received
+        message = await inner_receive()
+        received += len(message.get("body", b""))
+        if received > limit + FORM_OVERHEAD:
+            raise _BodyTooLarge
+        return message
+
+    counted = Request(request.scope, counting_receive)
+    try:
+        form = await counted.form(max_files=2, max_fields=2000)
+    except _BodyTooLarge:
+        return _too_large(limit)
+    except HTTPException as exc:
+        return problem(
+            400,
+            f"the upload is not a valid multipart form: {exc.detail}",
+            "bad-form",
+            hint="send multipart/form-data as twine, uv publish or curl -F do",
+        )
+    try:
+        fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+        action = fields.get(":action", "")
+        if action == "file_upload":
+            content = form.get("content")
+            return await _file_upload(
+                request, state, fields, content if isinstance(content, UploadFile) else None
+            )
+        if action == "remove_pkg":
+            return await _remove_pkg(request, state, fields)
+        if action in ("submit", "doc_upload", "verify"):
+            return problem(
+                410,
+                f":action={action} is not supported by this index",
+                "gone",
+                hint="upload distributions with :action=file_upload",
+            )
+        return problem(
+            400,
+            f"unknown :action {action!r}",
+            "bad-action",
+            hint="use :action=file_upload (or remove_pkg as an admin)",
+        )
+    finally:
+        await form.close()
+
+
+async def _file_upload(
+    request: Request, state: IndexState, fields: dict[str, str], content: UploadFile | None
+) -> Response:
+    name = fields.get("name")
+    filename = content.filename if content is not None else None
+    try:
+        project = normalize(name) if name else None
+        if project is None and filename:
+            project = parse_filename(filename).project
+    except ArchiveError:
+        project = None  # receive_upload refuses the filename with the full message
+    try:
+        authorize(request, "update", project)
+    except AuthError as exc:
+        return auth_problem(exc)
+    if content is None:
+        filename = None
+    try:
+        outcome = await run_in_threadpool(
+            receive_upload,
+            state.storage,
+            state.catalogue,
+            fields,
+            filename,
+            content.file if content is not None else io.BytesIO(),
+            max_size=state.settings.max_upload_size,
+            overwrite=state.settings.overwrite,
+        )
+    except UploadRefused as exc:
+        state.metrics.uploads.labels(project or "-", exc.code).inc()
+        return problem(exc.status, exc.message, exc.code, exc.hint)
+    record = outcome.record
+    if outcome.created:
+        await run_in_threadpool(_publish, state, {record.project})
+    state.metrics.uploads.labels(record.project, "stored" if outcome.created else "identical").inc()
+    return JSONResponse(
+        {
+            "filename": record.filename,
+            "project": record.project,
+            "version": record.version,
+            "sha256": record.sha256,
+            "stored": outcome.created,
+            "detail": "stored" if outcome.created else "identical file already stored",
+        }
+    )
+
+
+async def _remove_pkg(request: Request, state: IndexState, fields: dict[str, str]) -> Response:
+    name, version = fields.get("name"), fields.get("version")
+    if not name or not version:
+        return problem(400, "remove_pkg needs the name and version fields", "bad-form")
+    project = normalize(name)
+    try:
+        authorize(request, "admin", project)
+    except AuthError as exc:
+        return auth_problem(exc)
+    try:
+        wanted = canonical_version(version)
+    except ArchiveError as exc:
+        return problem(400, exc.message, "bad-version", exc.hint)
+    records = [r for r in state.catalogue.projects.get(project, ()) if r.version == wanted]
+    if not records:
+        return problem(404, f"{project} {wanted} has no files on this index", "not-found")
+    filenames = [r.filename for r in records]
+    await run_in_threadpool(remove_files, state.storage, state.catalogue, state.pages, filenames)
+    return JSONResponse({"removed": [r.filename for r in records]})
+
+
+def _publish(state: IndexState, changed: set[str]) -> None:
+    state.pages.rebuild(changed)
+    state.catalogue.save()
