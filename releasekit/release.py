@@ -168,6 +168,9 @@ def plan_release(state: RepoState, config: Config, request: ReleaseRequest) -> R
     channel = resolve_channel(config, history.branch, request.prerelease)
     current = history.current.version if history.current else None
     new, reason, level, changeset = decide_version(state, config, request, channel)
+    deciding = tuple(
+        c for c in changeset.changes if c.breaking or config.level_of(c.type) > Level.NONE
+    )
     base = ReleasePlan(
         current=current,
         next=None,
@@ -175,7 +178,7 @@ def plan_release(state: RepoState, config: Config, request: ReleaseRequest) -> R
         channel=channel,
         branch=history.branch,
         level=level,
-        changes=changeset.changes,
+        changes=deciding,
         ignored=changeset.ignored,
     )
     if new is None:
@@ -201,7 +204,7 @@ def plan_release(state: RepoState, config: Config, request: ReleaseRequest) -> R
         channel=channel,
         branch=history.branch,
         level=level,
-        changes=changeset.changes,
+        changes=deciding,
         ignored=changeset.ignored,
         edits=edits,
         section=section,
