@@ -8,7 +8,7 @@ of `<last final tag>..HEAD`, so the cost does not grow with the length of the wh
 from __future__ import annotations
 
 import datetime
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,21 +166,18 @@ class GitRepository:
         if not down_to_final:
             return self._tags(tag_format, "--merged", "HEAD")
         reachable: list[Tag] = []
-        batch: list[Tag] = []
-        candidates = self._tags(tag_format)
-        for index, tag in enumerate(candidates):
-            batch.append(tag)
-            if tag.version.is_prerelease and index + 1 < len(candidates):
-                continue  # batches run down to and including the next final release
-            refs = [f"refs/tags/{tagged.name}" for tagged in batch]
-            merged = self._out(
-                "for-each-ref", "--merged", "HEAD", "--format=%(refname:strip=2)", *refs
-            )
-            reachable += [tagged for tagged in batch if tagged.name in merged.splitlines()]
-            batch = []
-            if reachable and not reachable[-1].version.is_prerelease:
-                break
+        for tag in self._tags(tag_format):
+            # `merge-base --is-ancestor` walks from HEAD only back to the tag; `--merged` over
+            # all tags walks the whole history when there is no commit-graph (0.4 s at 50k).
+            if self._run("merge-base", "--is-ancestor", tag.sha, "HEAD", check=False)[0] == 0:
+                reachable.append(tag)
+                if not tag.version.is_prerelease:
+                    break
         return reachable
+
+    def all_tags(self, tag_format: str) -> list[Tag]:
+        """Every tag that spells a version, reachable or not, highest first (one cheap call)."""
+        return self._tags(tag_format)
 
     def _tags(self, tag_format: str, *filters: str) -> list[Tag]:
         out = self._run("for-each-ref", *filters, f"--format={_TAG_FORMAT}", "refs/tags")[1]
@@ -208,17 +205,46 @@ class GitRepository:
             self._run("show-ref", "--verify", "--quiet", f"refs/tags/{name}", check=False)[0] == 0
         )
 
-    def log(self, rev_range: str | None = None) -> list[RawCommit]:
-        """Commits of `rev_range` (default: all of HEAD), newest first, with full raw messages."""
-        return self._log(rev_range or "HEAD", "--")
+    def log(
+        self, rev_range: str | None = None, *, each: Callable[[RawCommit], object] | None = None
+    ) -> list[RawCommit]:
+        """Commits of `rev_range` (default: all of HEAD), newest first, with full raw messages.
 
-    def _log(self, *args: str) -> list[RawCommit]:
-        out = self._run("log", "-z", _LOG_FORMAT, *args)[1]
+        `each` is called on every commit as it arrives, while git is still writing the rest.
+        """
+        return self._log(rev_range or "HEAD", "--", each=each)
+
+    def _log(
+        self, *args: str, each: Callable[[RawCommit], object] | None = None
+    ) -> list[RawCommit]:
+        """Stream `git log -z`: records are decoded while git is still writing (both cores work)."""
+        command = ["git", "log", "-z", _LOG_FORMAT, *args]
+        handle = self._git.execute(command, as_process=True, stdout_as_string=False)
+        process = handle.proc
+        assert process is not None and process.stdout is not None and process.stderr is not None
         commits: list[RawCommit] = []
-        for record in out.split("\0")[:-1]:
-            header, _, message = record.partition("\n")
-            sha, *parents = header.split()
-            commits.append(RawCommit(sha=sha, parents=tuple(parents), message=message))
+        pending = b""
+        try:
+            while chunk := process.stdout.read1(1 << 20):  # type: ignore[attr-defined]
+                records = (pending + chunk).split(b"\0")
+                pending = records.pop()
+                for record in records:
+                    header, _, message = record.decode("utf-8", "surrogateescape").partition("\n")
+                    sha, *parents = header.split()
+                    commit = RawCommit(sha=sha, parents=tuple(parents), message=message)
+                    commits.append(commit)
+                    if each is not None:
+                        each(commit)
+            err = process.stderr.read().decode("utf-8", "replace")
+        finally:
+            process.stdout.close()
+            process.stderr.close()
+            status = process.wait()
+        if status != 0:
+            raise GitError(
+                f"`{' '.join(command)}` failed (exit {status}): {err.strip()}",
+                hint=next((h for needle, h in _HINTS if needle in err), None),
+            )
         return commits
 
     def shas_in(self, rev_range: str) -> frozenset[str]:

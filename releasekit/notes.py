@@ -16,7 +16,7 @@ from releasekit.changelog import (
     update_changelog,
     versions_in_changelog,
 )
-from releasekit.commits import RawCommit, collect_changes
+from releasekit.commits import RawCommit, changes_of, collect_changes
 from releasekit.config import Config
 from releasekit.errors import ChangelogError, VersionError
 from releasekit.git import GitRepository, Tag
@@ -42,8 +42,12 @@ def released_versions(
     A final release covers everything since the previous final release (its prereleases included);
     a prerelease covers what came since the tag before it.
     """
-    tags = sorted(repo.release_tags(config.tag_format), key=lambda t: t.version)
-    commits = repo.log(None)
+    commits = repo.log(None, each=changes_of)  # parse while git is still writing the log
+    # The whole log is at hand, so reachability is a set lookup, not a second history walk.
+    shas = {commit.sha for commit in commits}
+    tags = sorted(
+        (t for t in repo.all_tags(config.tag_format) if t.sha in shas), key=lambda t: t.version
+    )
     groups = split_into_releases(commits, {t.sha: t.name for t in tags}, [t.name for t in tags])
     releases: list[ReleasedVersion] = []
     pending: list[RawCommit] = []  # commits of prereleases since the last final release

@@ -342,18 +342,18 @@ def test_read_history_runs_one_git_command_per_question(
 
     monkeypatch.setattr(GitRepository, "_run", counting)
     history = read_history(repo, "v{version}")
-    # no per-commit or per-tag calls; reachability is asked only about the tags above v0.22.0
+    # no per-commit calls; reachability is asked only of the tags down to the last final one,
+    # each with a bounded `merge-base --is-ancestor` walk; the log itself is streamed
     assert [call[0] for call in calls] == [
         "symbolic-ref",
         "rev-parse",
         "for-each-ref",
-        "for-each-ref",
-        "log",
+        "merge-base",
+        "merge-base",
         "rev-list",
     ]
-    assert calls[3][-2:] == ("refs/tags/v0.40.0rc1", "refs/tags/v0.22.0")
     assert history.last_final is not None
-    assert calls[4][-2] == f"{history.last_final.sha}..HEAD"
+    assert calls[4][-2] == history.last_final.sha
     assert len(history.commits_since_final) == 10
 
 

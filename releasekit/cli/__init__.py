@@ -6,6 +6,7 @@ Exit codes (the only ones): 0 ok, 1 a ReleaseError, 2 usage error (click), and
 
 from __future__ import annotations
 
+import importlib
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,25 @@ class Context:
 
 
 class _ReleasekitGroup(click.Group):
-    """Maps ReleaseError to one `error:` line and exit 1: the single exit-code site."""
+    """Maps ReleaseError to one `error:` line and exit 1: the single exit-code site.
+
+    Command groups are imported when they are used (`lazy`: name -> "module:attribute"), so
+    `releasekit version --print` does not pay for the server, client and forge modules.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy: dict[str, str] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy and cmd_name not in self.commands:
+            module_name, _, attribute = self.lazy[cmd_name].partition(":")
+            module = importlib.import_module(module_name)
+            self.add_command(getattr(module, attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import click
+from typing import Any
+
+# Groups imported on first use: `releasekit version --print` stays fast, and `releasekit`
+# works without the `[server]` extra (`server run` explains how to install it).
+LAZY_GROUPS = {
+    "server": "releasekit.server.cli:server",
+}
 
 
-def register(root: click.Group) -> None:
-    """Attach every command and group to `root`.
-
-    The server group imports no server dependency at import time, so `releasekit` works
-    without the `[server]` extra; `server run` explains how to install it.
-    """
+def register(root: Any) -> None:
+    """Attach the release commands to `root` and declare the lazily imported groups."""
     from releasekit.cli.release_cmds import COMMANDS
-    from releasekit.server.cli import server
 
     for command in COMMANDS:
         root.add_command(command)
-    root.add_command(server)
+    root.lazy.update(LAZY_GROUPS)
