@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+include mk/releasekit.mk
+
 .PHONY: install lint test test-fast demo changelog bench clean
 
 install: $(STAMP)
