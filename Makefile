@@ -5,7 +5,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+# The seed targets (publish-private, version-release, pypi-server-*) from the reusable include,
+# run with this repository's own .venv, which they build first.
+RELEASEKIT := $(BIN)/releasekit
 include mk/releasekit.mk
+publish-private publish-private-bump-patch publish-private-bump-minor publish-private-bump-major \
+version-release pypi-server-start: $(STAMP)
 
 .PHONY: install lint test test-fast demo changelog bench clean
 
