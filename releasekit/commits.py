@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import bisect
-import functools
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -92,13 +91,8 @@ _SHA = re.compile(r"[0-9a-fA-F]{7,40}")
 _PR_SUFFIX = re.compile(r"\s*\(#\d+\)$")
 
 
-@functools.lru_cache(maxsize=1 << 17)
 def changes_of(commit: RawCommit) -> tuple[Change, ...]:
-    """The conventional changes one commit carries: its header and any squash-body bullets.
-
-    Cached: a full changelog parses each commit while `git log` is still streaming (see
-    `GitRepository.log(each=...)`) and reuses the result when it groups changes by release.
-    """
+    """The conventional changes one commit carries: its header and any squash-body bullets."""
     if len(commit.parents) > 1:
         return ()  # the merged commits are in the log themselves
     message = commit.message.replace("\r\n", "\n") if "\r" in commit.message else commit.message

@@ -16,7 +16,7 @@ from releasekit.changelog import (
     update_changelog,
     versions_in_changelog,
 )
-from releasekit.commits import RawCommit, changes_of, collect_changes
+from releasekit.commits import RawCommit, collect_changes
 from releasekit.config import Config
 from releasekit.errors import ChangelogError, VersionError
 from releasekit.git import GitRepository, Tag
@@ -42,7 +42,7 @@ def released_versions(
     A final release covers everything since the previous final release (its prereleases included);
     a prerelease covers what came since the tag before it.
     """
-    commits = repo.log(None, each=changes_of)  # parse while git is still writing the log
+    commits = repo.log(None)
     # The whole log is at hand, so reachability is a set lookup, not a second history walk.
     shas = {commit.sha for commit in commits}
     tags = sorted(
