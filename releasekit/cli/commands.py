@@ -8,6 +8,9 @@ from typing import Any
 # works without the `[server]` extra (`server run` explains how to install it).
 LAZY_GROUPS = {
     "server": "releasekit.server.cli:server",
+    "client": "releasekit.cli.client_cmds:client_group",
+    "forge": "releasekit.cli.forge_cmds:forge_group",
+    "init": "releasekit.cli.forge_cmds:init_cmd",
 }
 
 
