@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from releasekit.changelog import (
     render_release_section,
@@ -197,15 +197,9 @@ def plan_release(state: RepoState, config: Config, request: ReleaseRequest) -> R
         types=config.types,
     )
     edits = (*version_edits(state.project, str(new)), _changelog_edit(state, config, section))
-    return ReleasePlan(
-        current=current,
+    return replace(
+        base,
         next=new,
-        reason=reason,
-        channel=channel,
-        branch=history.branch,
-        level=level,
-        changes=deciding,
-        ignored=changeset.ignored,
         edits=edits,
         section=section,
         tag=tag,
