@@ -75,7 +75,7 @@ def resolve_target(
         )
     url_username = urllib.parse.unquote(parsed.username) if parsed.username else None
     url_password = urllib.parse.unquote(parsed.password) if parsed.password else None
-    upload_url, simple_url = _urls(_strip_userinfo(url))
+    upload_url, simple_url = index_endpoints(_strip_userinfo(url))
     section = _pypirc_section(pypirc, name, upload_url)
     username = _first(
         environ.get("RELEASEKIT_USERNAME"),
@@ -139,7 +139,7 @@ def _locate(
     )
 
 
-def _urls(url: str) -> tuple[str, str]:
+def index_endpoints(url: str) -> tuple[str, str]:
     """(upload URL, simple API URL) for a base, `/legacy/` or `/simple/` URL."""
     base = url if url.endswith("/") else url + "/"
     if base in _KNOWN_SIMPLE:
@@ -178,7 +178,7 @@ def _pypirc_section(
         return dict(pypirc.items(name))
     for section in pypirc.sections():
         url = pypirc.get(section, "repository", fallback="")
-        if url and _urls(_strip_userinfo(url))[0] == upload_url:
+        if url and index_endpoints(_strip_userinfo(url))[0] == upload_url:
             return dict(pypirc.items(section))
     return {}
 

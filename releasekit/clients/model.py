@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from releasekit.credentials import index_endpoints
 from releasekit.errors import ConfigError
 
 Tool = Literal["pip", "poetry", "uv", "pypirc"]
@@ -55,13 +56,10 @@ def index_urls(url: str) -> IndexUrls:
             "the index URL must not carry credentials",
             hint="pass the URL without user:password@ and use --username with --password-env",
         )
-    base = urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
-    base = base if base.endswith("/") else base + "/"
-    if base.endswith("/simple/"):
-        return IndexUrls(simple=base, upload=base.removesuffix("simple/"))
-    if base.endswith("/legacy/"):
-        return IndexUrls(simple=base.removesuffix("legacy/") + "simple/", upload=base)
-    return IndexUrls(simple=base + "simple/", upload=base)
+    upload, simple = index_endpoints(
+        urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    )
+    return IndexUrls(simple=simple, upload=upload)
 
 
 @dataclass(frozen=True)
