@@ -175,6 +175,10 @@ class GitRepository:
                     break
         return reachable
 
+    def tag_names(self) -> list[str]:
+        """Every tag name (one call)."""
+        return self._out("tag", "--list").splitlines()
+
     def all_tags(self, tag_format: str) -> list[Tag]:
         """Every tag that spells a version, reachable or not, highest first (one cheap call)."""
         return self._tags(tag_format)

@@ -19,10 +19,17 @@ from releasekit.changelog import (
 )
 from releasekit.commits import Change, ChangeSet, RawCommit, collect_changes, release_level
 from releasekit.config import Config
-from releasekit.errors import ChangelogError, GitError, VersionError
+from releasekit.errors import ChangelogError, ConfigError, GitError, VersionError
 from releasekit.git import GitRepository, History, read_history
 from releasekit.project import FileEdit, ProjectInfo, apply_edits, load_project, version_edits
-from releasekit.versioning import Level, Version, bump_version, ensure_forward, next_version
+from releasekit.versioning import (
+    Level,
+    Version,
+    bump_version,
+    ensure_forward,
+    next_version,
+    parse_tag,
+)
 
 MANUAL_LEVELS = ("major", "minor", "patch", "prerelease", "release")
 PRERELEASE_TYPES = {"alpha": "alpha", "a": "alpha", "beta": "beta", "b": "beta", "rc": "rc"}
@@ -80,11 +87,33 @@ def gather_state(config: Config, *, for_release: bool) -> tuple[GitRepository, R
         repo.ensure_clean()
     repo.ensure_full_history()
     history = read_history(repo, config.tag_format)
+    if history.current is None:
+        _refuse_foreign_tags(repo, config)
     project = load_project(config)
     path = config.changelog_path
     text = path.read_text(encoding="utf-8") if path.is_file() else None
     today = dt.datetime.now(dt.UTC).date()
     return repo, RepoState(history, project, text, today, repo.remote_name())
+
+
+def _refuse_foreign_tags(repo: GitRepository, config: Config) -> None:
+    """No tag matches tag_format, yet some look like releases: adopting them beats a new 0.1.0."""
+    foreign = []
+    for name in repo.tag_names():
+        if parse_tag(name, config.tag_format) is not None:
+            continue  # our spelling, only not reachable from HEAD (another branch)
+        try:
+            Version.parse(name.removeprefix("v"))
+        except VersionError:
+            continue
+        foreign.append(name)
+    if foreign:
+        spelled = "{version}" if not foreign[0].startswith("v") else "v{version}"
+        raise ConfigError(
+            f"no tag matches tag_format {config.tag_format!r}, but {', '.join(foreign[:5])} "
+            "look like release tags: a first release now would ignore that history",
+            hint=f'set tag_format = "{spelled}" under [tool.releasekit] to adopt them',
+        )
 
 
 def resolve_channel(config: Config, branch: str, prerelease: str | None) -> str:

@@ -394,3 +394,11 @@ def test_check_lints_messages(project: GitRepo, tmp_path: Path) -> None:
     project.commit("wip")
     ranged = rk(project, "check", "--range", "HEAD~2..HEAD")
     assert ranged.exit_code == 1 and "'wip'" in ranged.stderr and "fine" not in ranged.stderr
+
+
+def test_refuses_tags_in_another_spelling(project: GitRepo) -> None:
+    project.tag("1.0.0")
+    project.commit("fix: x")
+    refused(project, "release", message="no tag matches tag_format 'v{version}', but 1.0.0")
+    result = rk(project, "version", "--print")
+    assert result.exit_code == 1 and 'tag_format = "{version}"' in result.stderr
