@@ -21,8 +21,12 @@ _ALIASES: dict[str, Format] = {
     "application/vnd.pypi.simple.latest+html": "html",
     TEXT_HTML: "text-html",
 }
-# On equal q the server prefers JSON; text/html is the last resort (PEP 691 recommendation).
+# On equal q a type the client named wins over one it only matched by a wildcard. Among named
+# types JSON is preferred, text/html is the last resort (PEP 691's recommendation). A bare
+# `*/*` (curl, requests' default, older poetry) gets text/html, as PyPI answers it, so a client
+# that never asked for JSON is never handed JSON.
 _PREFERENCE: tuple[Format, ...] = ("json", "html", "text-html")
+_WILDCARD_PREFERENCE: tuple[Format, ...] = ("text-html", "json", "html")
 
 
 def _parse_accept(header: str) -> list[tuple[str, float]]:
@@ -44,8 +48,9 @@ def _parse_accept(header: str) -> list[tuple[str, float]]:
     return ranges
 
 
-def _quality(fmt: Format, ranges: list[tuple[str, float]]) -> float:
-    """The q of the most specific range matching `fmt`, as RFC 9110 §12.5.1 says."""
+def _quality(fmt: Format, ranges: list[tuple[str, float]]) -> tuple[float, bool]:
+    """The q of the most specific range matching `fmt` (RFC 9110 §12.5.1), and whether the
+    client named this type rather than matching it by a wildcard."""
     concrete = CONTENT_TYPES[fmt].split(";")[0]
     best: tuple[int, float] | None = None
     for media, q in ranges:
@@ -59,7 +64,7 @@ def _quality(fmt: Format, ranges: list[tuple[str, float]]) -> float:
             continue
         if best is None or specificity > best[0]:
             best = (specificity, q)
-    return 0.0 if best is None else best[1]
+    return (0.0, False) if best is None else (best[1], best[0] == 3)
 
 
 def negotiate(accept: str | None, format_param: str | None = None) -> Format | None:
@@ -73,6 +78,10 @@ def negotiate(accept: str | None, format_param: str | None = None) -> Format | N
     if accept is None or not accept.strip():
         return "text-html"
     ranges = _parse_accept(accept)
-    scored = [(_quality(fmt, ranges), -rank, fmt) for rank, fmt in enumerate(_PREFERENCE)]
-    q, _, fmt = max(scored)
+    scored = []
+    for fmt in _PREFERENCE:
+        q, named = _quality(fmt, ranges)
+        order = _PREFERENCE if named else _WILDCARD_PREFERENCE
+        scored.append((q, named, -order.index(fmt), fmt))
+    q, _, _, fmt = max(scored)
     return fmt if q > 0 else None

@@ -95,7 +95,11 @@ def test_sdist_metadata_served_only_when_static(
         ("application/vnd.pypi.simple.latest+html", "", HTML),
         ("text/html", "", "text/html; charset=utf-8"),
         (f"{JSON};q=0.2, {HTML};q=0.9", "", HTML),
-        ("*/*", "", JSON),
+        ("*/*", "", "text/html; charset=utf-8"),
+        ("application/*", "", JSON),
+        (f"{JSON}, */*", "", JSON),
+        (f"text/html, {JSON};q=0.9", "", "text/html; charset=utf-8"),
+        (f"{JSON}, {HTML}, text/html", "", JSON),
         ("text/*", "", "text/html; charset=utf-8"),
         (None, "", "text/html; charset=utf-8"),
         ("text/html", f"?format={JSON}", JSON),
@@ -202,6 +206,7 @@ def test_files_have_length_etag_cache_control_head_and_range(
 ) -> None:
     name = "alpha-1.0-py3-none-any.whl"
     raw = dists.path(name).read_bytes()
+    loaded.get("/simple/alpha/")  # indexes alpha: until then the ETag is size and mtime
     full = loaded.get(f"/packages/{name}")
     assert full.content == raw
     assert full.headers["content-length"] == str(len(raw))
@@ -271,8 +276,10 @@ def test_pages_are_also_written_to_disk_for_a_static_server(
     loaded: TestClient, packages: Path
 ) -> None:
     state = packages / ".releasekit" / "simple"
-    on_disk = json.loads((state / "alpha" / "index.v1_json").read_bytes())
-    assert on_disk == loaded.get("/simple/alpha/", headers={"accept": JSON}).json()
+    served = loaded.get("/simple/alpha/", headers={"accept": JSON}).json()
+    page = state / "alpha" / "index.v1_json"
+    # Written by whoever indexed alpha (this request or the background indexer).
+    wait_for(lambda: page.exists() and json.loads(page.read_bytes()) == served)
     root = loaded.get("/simple/", headers={"accept": "text/html"})
     assert (state / "index.html").read_bytes() == root.content
 
@@ -280,6 +287,11 @@ def test_pages_are_also_written_to_disk_for_a_static_server(
 def test_health_ready_metrics_and_welcome(loaded: TestClient) -> None:
     assert loaded.get("/health").text == "ok\n"
     assert loaded.get("/ready").status_code == 200
+
+    def indexed() -> bool:
+        return loaded.get("/ready").json()["indexing"] == {"done": 4, "total": 4}
+
+    wait_for(indexed)  # the four files copied in before the start are indexed in the background
     loaded.get("/packages/alpha-1.0-py3-none-any.whl")
     metrics = loaded.get("/metrics").text
     assert 'releasekit_downloads_total{project="alpha"} 1.0' in metrics
