@@ -7,29 +7,33 @@ fast path in `simple.py`), `/packages/<file>` and `<file>.metadata`, health, `/r
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from releasekit.server.auth import Authenticator, AuthError
-from releasekit.server.catalogue import Catalogue, metadata_state_name
+from releasekit.server.catalogue import Catalogue, PendingFile, metadata_state_name
 from releasekit.server.metrics import CONTENT_TYPE as METRICS_TYPE
 from releasekit.server.metrics import Metrics
 from releasekit.server.pages import PageSet
 from releasekit.server.problems import problem
 from releasekit.server.settings import Settings
 from releasekit.server.simple import IndexFront
-from releasekit.server.state import IndexState, auth_problem, authorize
+from releasekit.server.state import IndexState, PendingCollector, auth_problem, authorize
 from releasekit.server.storage import LocalStorage, Storage
 from releasekit.server.upload_route import upload_endpoint
 from releasekit.server.welcome import welcome_endpoint
+
+logger = logging.getLogger("releasekit.server")
 
 
 async def package_file(request: Request) -> Response:
@@ -37,34 +41,66 @@ async def package_file(request: Request) -> Response:
     state: IndexState = request.app.state.index
     name: str = request.path_params["filename"]
     is_metadata = name.endswith(".metadata")
-    record = state.catalogue.files.get(name.removesuffix(".metadata") if is_metadata else name)
-    if record is None or (is_metadata and record.metadata_sha256 is None):
+    filename = name.removesuffix(".metadata") if is_metadata else name
+    record = state.catalogue.files.get(filename)
+    waiting = state.catalogue.pending.get(filename) if record is None else None
+    if record is not None:
+        project = record.project
+    elif waiting is not None:
+        project = waiting.project
+    else:
         return problem(404, f"no file named {name!r} on this index", "not-found")
     try:
-        authorize(request, "download", record.project)
+        authorize(request, "download", project)
     except AuthError as exc:
         return auth_problem(exc)
-    digest = record.metadata_sha256 if is_metadata else record.sha256
-    etag = f'"{digest}"'
+    if waiting is not None:
+        if not is_metadata:
+            return await _pending_file(request, state, waiting)
+        # Whether a sidecar exists is known once indexed: index the project, as its page would.
+        await run_in_threadpool(state.index_project, waiting.project)
+        record = state.catalogue.files.get(filename)
+    if record is None or (is_metadata and record.metadata_sha256 is None):
+        return problem(404, f"no file named {name!r} on this index", "not-found")
+    if is_metadata:
+        path = state.settings.state_dir / metadata_state_name(record.filename)
+        etag = f'"{record.metadata_sha256}"'
+        return await _send_file(request, state, path, etag, "text/plain; charset=utf-8", None)
+    path = state.storage.path(record.filename)
+    etag = f'"{record.sha256}"'
+    return await _send_file(request, state, path, etag, "application/octet-stream", project)
+
+
+async def _pending_file(request: Request, state: IndexState, waiting: PendingFile) -> Response:
+    """A file not indexed yet: its bytes need no hash; the ETag comes from size and mtime."""
+    stored = waiting.stored
+    etag = f'"{stored.size:x}-{stored.mtime_ns:x}"'
+    path = state.storage.path(stored.filename)
+    return await _send_file(request, state, path, etag, "application/octet-stream", waiting.project)
+
+
+async def _send_file(
+    request: Request,
+    state: IndexState,
+    path: Path,
+    etag: str,
+    media_type: str,
+    download_of: str | None,
+) -> Response:
+    """Serve `path` with ETag, HEAD and Range; a GET counts as a download of `download_of`."""
     headers = {
         "etag": etag,
         "cache-control": f"public, max-age={state.settings.cache_control}, immutable",
     }
     if request.headers.get("if-none-match") in (etag, f"W/{etag}"):
         return Response(status_code=304, headers=headers)
-    if is_metadata:
-        path = state.settings.state_dir / metadata_state_name(record.filename)
-        media_type = "text/plain; charset=utf-8"
-    else:
-        path = state.storage.path(record.filename)
-        media_type = "application/octet-stream"
-        if request.method == "GET":
-            state.metrics.downloads.labels(record.project).inc()
+    if request.method == "GET" and download_of is not None:
+        state.metrics.downloads.labels(download_of).inc()
     try:
         stat_result = await run_in_threadpool(path.stat)
     except FileNotFoundError:
         # Removed by hand a moment ago: the poller will drop it from the pages.
-        return problem(404, f"no file named {name!r} on this index", "not-found")
+        return problem(404, f"no file named {path.name!r} on this index", "not-found")
     return FileResponse(path, headers=headers, media_type=media_type, stat_result=stat_result)
 
 
@@ -74,10 +110,16 @@ async def health(request: Request) -> Response:
 
 
 async def ready(request: Request) -> Response:
-    """Readiness: the catalogue is loaded and an upload could be stored."""
+    """Readiness: an upload could be stored; indexing progress is reported, not waited for.
+
+    Pages answer while files are being indexed (a page indexes its own project first), so the
+    body is `{"status": "ready", "indexing": {"done": n, "total": m}}` with 200 throughout.
+    """
     state: IndexState = request.app.state.index
     if await run_in_threadpool(state.storage.writable):
-        return Response("ready\n", media_type="text/plain")
+        progress = state.catalogue.progress()
+        indexing = {"done": progress.done, "total": progress.total}
+        return JSONResponse({"status": "ready", "indexing": indexing})
     return problem(
         503,
         "the packages directory is not writable",
@@ -99,7 +141,11 @@ async def metrics(request: Request) -> Response:
 def create_app(
     storage: Storage, settings: Settings, authenticator: Authenticator | None = None
 ) -> Starlette:
-    """Build one independent index app: load the catalogue, render the pages, wire the routes."""
+    """Build one independent index app: read the cache, list the directory, wire the routes.
+
+    Files the cache does not cover are only listed here (pending): a page indexes its own
+    project's pending files on first request, and the poll thread indexes the rest.
+    """
     if authenticator is None:
         authenticator = Authenticator.from_settings(
             passwords=settings.passwords,
@@ -108,15 +154,24 @@ def create_app(
         )
     if isinstance(storage, LocalStorage):
         storage.prepare()
-    catalogue = Catalogue(storage)
-    changed = catalogue.load()
+    catalogue = Catalogue(storage, debounce_saves=True)
+    changed = catalogue.load(index=False)
     pages = PageSet(catalogue, storage)
     # Pages on disk are current unless files changed while we were down (or were never written).
     fresh = storage.read_state("simple/index.v1_json") is None
     pages.rebuild(catalogue.projects if fresh else changed)
     if changed or fresh:
         catalogue.save()
-    state = IndexState(storage, settings, authenticator, catalogue, pages, Metrics(catalogue))
+    counters = Metrics(catalogue)
+    counters.registry.register(PendingCollector(catalogue))
+    state = IndexState(storage, settings, authenticator, catalogue, pages, counters)
+    progress = catalogue.progress()
+    if progress.total:
+        logger.info(
+            "%d files to index in the background (%d cached)",
+            progress.total,
+            len(catalogue.files),
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -126,7 +181,8 @@ def create_app(
             yield
         finally:
             state.stop.set()
-            thread.join(timeout=5)
+            await run_in_threadpool(thread.join, 5)
+            await run_in_threadpool(catalogue.flush)
 
     routes = [
         Route("/", welcome_endpoint, methods=["GET", "HEAD"]),

@@ -1,138 +1,107 @@
 """Per-project file records, kept as a rebuildable cache of the packages directory.
 
 The cache (`.releasekit/catalogue.json`) lets a restart skip re-hashing: a file whose size and
-mtime are unchanged keeps its record. Yank state is not derivable from the files, so it lives in
-its own file (`.releasekit/yanked.json`) that `reindex` keeps.
+mtime are unchanged keeps its record. Files it does not cover are pending until indexed (on
+first request for their project, or by the server's background indexer). Yank state is not
+derivable from the files, so it lives in its own file (`.releasekit/yanked.json`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
+from collections.abc import Callable, Iterable
+from dataclasses import fields, replace
 
 from releasekit.errors import IndexServerError
-from releasekit.server.metadata import (
-    CoreMetadata,
-    DistFilename,
-    parse_filename,
-    read_metadata,
-    serves_pep658,
+from releasekit.server.metadata import ArchiveError
+from releasekit.server.records import (
+    FileRecord,
+    PendingFile,
+    Progress,
+    filename_project,
+    hash_file,
+    index_file,
+    make_record,
+    metadata_state_name,
 )
 from releasekit.server.storage import Storage, StoredFile
+
+# Re-exported: the routes, uploads and admin commands import them from here.
+__all__ = [
+    "Catalogue",
+    "FileRecord",
+    "PendingFile",
+    "Progress",
+    "filename_project",
+    "hash_file",
+    "index_file",
+    "make_record",
+    "metadata_state_name",
+]
 
 CACHE_NAME = "catalogue.json"
 YANKED_NAME = "yanked.json"
 CACHE_FORMAT = 1
-
-
-@dataclass(frozen=True)
-class FileRecord:
-    """Everything the index pages say about one file."""
-
-    filename: str
-    project: str
-    name: str
-    version: str
-    kind: str
-    size: int
-    mtime_ns: int
-    sha256: str
-    blake2b: str
-    requires_python: str | None
-    metadata_sha256: str | None
-    yanked: str | None = None  # None: not yanked; "" yanked without a reason
-
-    @property
-    def upload_time(self) -> float:
-        """Seconds since the epoch: the file's mtime, set when it was stored."""
-        return self.mtime_ns / 1e9
-
-
-def metadata_state_name(filename: str) -> str:
-    """The state-relative name of a file's PEP 658 sidecar."""
-    return f"metadata/{filename}.metadata"
-
-
-def hash_file(path: Path) -> tuple[str, str]:
-    """sha256 and blake2b-256 hex digests of a file, read once."""
-    sha, blake = hashlib.sha256(), hashlib.blake2b(digest_size=32)
-    with path.open("rb") as handle:
-        while chunk := handle.read(1024 * 1024):
-            sha.update(chunk)
-            blake.update(chunk)
-    return sha.hexdigest(), blake.hexdigest()
-
-
-def index_file(storage: Storage, stored: StoredFile) -> FileRecord:
-    """Read one stored file: parse its name and metadata, hash it, write its PEP 658 sidecar."""
-    dist = parse_filename(stored.filename)
-    path = storage.path(stored.filename)
-    meta = read_metadata(path, dist)
-    sha256, blake2b = hash_file(path)
-    return make_record(storage, stored, dist, meta, sha256, blake2b)
-
-
-def make_record(
-    storage: Storage,
-    stored: StoredFile,
-    dist: DistFilename,
-    meta: CoreMetadata,
-    sha256: str,
-    blake2b: str,
-) -> FileRecord:
-    """The record of a stored file whose metadata and digests are known; writes the sidecar."""
-    metadata_sha256 = None
-    if serves_pep658(dist, meta):
-        storage.write_state(metadata_state_name(stored.filename), meta.raw)
-        metadata_sha256 = hashlib.sha256(meta.raw).hexdigest()
-    return FileRecord(
-        filename=stored.filename,
-        project=dist.project,
-        name=meta.name,
-        version=dist.version,
-        kind=dist.kind,
-        size=stored.size,
-        mtime_ns=stored.mtime_ns,
-        sha256=sha256,
-        blake2b=blake2b,
-        requires_python=meta.requires_python,
-        metadata_sha256=metadata_sha256,
-    )
+# Field names, read with getattr: dataclasses.asdict deep-copies and is 4x slower at 20k.
+_RECORD_FIELDS = tuple(f.name for f in fields(FileRecord))
 
 
 class Catalogue:
     """The records of every visible file, grouped by normalized project name.
 
-    Readers take `projects` (replaced, never mutated) without locking; writers hold `_lock`.
+    A file the cache does not cover is *pending*: known by name (hence by project) but not yet
+    hashed or read, so no page lists it. `index_pending` turns pending files into records, one
+    project at a time; a request and the background indexer never index the same project twice.
+    Readers take `projects`, `files`, `pending` and `pending_projects` (replaced, never mutated)
+    without locking; writers hold `_lock`.
     """
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, *, debounce_saves: bool = False) -> None:
         self.storage = storage
+        self.debounce_saves = debounce_saves  # the server flushes from its poll thread
         self.projects: dict[str, tuple[FileRecord, ...]] = {}
         self.files: dict[str, FileRecord] = {}
+        self.pending: dict[str, PendingFile] = {}
+        self.pending_projects: dict[str, tuple[str, ...]] = {}  # project -> pending filenames
         self.skipped: dict[str, str] = {}  # filename -> why it is not listed (retried on change)
         self._skipped_stat: dict[str, StoredFile] = {}
         self._yanked: dict[str, str] = {}
         self._lock = threading.RLock()
+        self._project_locks: dict[str, threading.Lock] = {}
+        self._project_locks_guard = threading.Lock()  # not _lock: a rescan may hold that
+        self._save_lock = threading.Lock()
+        self._dirty = False
+        self._processed = 0  # pending files indexed or skipped so far
         self.stamp: tuple[int, ...] = ()
 
-    def load(self, *, use_cache: bool = True) -> set[str]:
-        """(Re)build from the storage, reusing cached records; returns projects unlike the cache."""
-        cached: dict[str, FileRecord] = {}
-        if use_cache:
-            cached = self._read_cache()
+    def load(
+        self,
+        *,
+        use_cache: bool = True,
+        index: bool = True,
+        progress: Callable[[Progress], None] | None = None,
+    ) -> set[str]:
+        """(Re)build from the storage, reusing cached records; returns projects unlike the cache.
+
+        With `index=False` files the cache does not cover stay pending (a listing and filename
+        parsing only, so a server starts at once); otherwise they are indexed here.
+        """
+        cached = self._read_cache() if use_cache else {}
         with self._lock:
             self.files, self.projects = cached, {}
+            self.pending, self.pending_projects = {}, {}
             changed = self.refresh(force=True)
             self._install(self.files, {r.project for r in self.files.values()})
-            return changed
+        if index:
+            changed |= self.index_pending(progress=progress)
+        return changed
 
     def refresh(self, *, force: bool = False) -> set[str]:
-        """Pick up files added, replaced or removed behind our back; returns changed projects."""
+        """Pick up files added, replaced or removed behind our back; returns changed projects.
+
+        New and changed files become pending (see `index_pending`); removed ones are dropped.
+        """
         with self._lock:
             stamp = self.storage.stamp()
             if not force and stamp == self.stamp and not self._skipped_moved():
@@ -141,6 +110,7 @@ class Catalogue:
             self._yanked = self._read_yanked()
             current = {f.filename: f for f in self.storage.scan()}
             files: dict[str, FileRecord] = {}
+            pending: dict[str, PendingFile] = {}
             changed: set[str] = set()
             for name, stored in current.items():
                 old = self.files.get(name)
@@ -149,19 +119,22 @@ class Catalogue:
                     continue
                 if name in self.skipped and self._skipped_stat.get(name) == stored:
                     continue
-                try:
-                    record = index_file(self.storage, stored)
-                except (IndexServerError, OSError) as exc:
-                    # Often a file still being copied in: retried when its size or mtime moves.
-                    self.skipped[name] = str(exc)
-                    self._skipped_stat[name] = stored
+                waiting = self.pending.get(name)
+                if waiting is not None and waiting.stored == stored:
+                    pending[name] = waiting
                     continue
-                self.skipped.pop(name, None)
-                self._skipped_stat.pop(name, None)
-                files[name] = record
-                changed.add(record.project)
+                try:
+                    project = filename_project(name)
+                except ArchiveError as exc:
+                    self._skip(name, stored, str(exc))
+                    continue
+                pending[name] = PendingFile(stored, project)
+                changed.add(project)
             for name in set(self.skipped) - set(current):
                 del self.skipped[name], self._skipped_stat[name]
+            for name, waiting in self.pending.items():
+                if name not in pending:
+                    changed.add(waiting.project)
             for name, record in self.files.items():
                 if name not in files:
                     changed.add(record.project)
@@ -172,8 +145,102 @@ class Catalogue:
                 if record.yanked != yanked:
                     files[name] = replace(record, yanked=yanked)
                     changed.add(record.project)
-            self._install(files, changed)
+            self._install(files, changed, pending)
             return changed
+
+    def index_pending(
+        self,
+        projects: Iterable[str] | None = None,
+        *,
+        progress: Callable[[Progress], None] | None = None,
+    ) -> set[str]:
+        """Index the pending files of `projects` (default: all); returns the projects changed.
+
+        Each project is indexed under its own lock: a second caller waits for the first one's
+        work instead of repeating it. `progress` is called after each project.
+        """
+        names = sorted(self.pending_projects) if projects is None else list(projects)
+        changed: set[str] = set()
+        for project in names:
+            with self._project_lock(project):
+                with self._lock:
+                    todo = [self.pending[n] for n in self.pending_projects.get(project, ())]
+                if not todo:
+                    continue
+                # Archives are read outside `_lock`: uploads and other projects go on meanwhile.
+                done = [self._index_one(entry) for entry in todo]
+                with self._lock:
+                    self._install_indexed(project, todo, done)
+            changed.add(project)
+            if progress is not None:
+                progress(self.progress())
+        return changed
+
+    def progress(self) -> Progress:
+        """Pending files processed so far, out of those plus the ones still pending."""
+        done = self._processed
+        return Progress(done, done + len(self.pending))
+
+    def project_names(self) -> list[str]:
+        """Every project with a listed or a pending file, sorted (the root page)."""
+        with self._lock:
+            return sorted(self.projects.keys() | self.pending_projects.keys())
+
+    def _project_lock(self, project: str) -> threading.Lock:
+        with self._project_locks_guard:
+            return self._project_locks.setdefault(project, threading.Lock())
+
+    def _index_one(self, entry: PendingFile) -> tuple[StoredFile, FileRecord | str]:
+        """Index one pending file as it is now: its record, or why it cannot be listed."""
+        name = entry.stored.filename
+        stored = self.storage.stat(name) or entry.stored
+        try:
+            return stored, index_file(self.storage, stored)
+        except (IndexServerError, OSError) as exc:
+            # Often a file still being copied in: retried when its size or mtime moves.
+            return stored, str(exc)
+
+    def _install_indexed(
+        self,
+        project: str,
+        todo: list[PendingFile],
+        done: list[tuple[StoredFile, FileRecord | str]],
+    ) -> None:
+        """Move one project's indexed files from `pending` to the records (caller holds _lock).
+
+        Only this project's entries are touched, so indexing 20k files one project at a time
+        stays linear instead of regrouping every record per project.
+        """
+        files, pending = dict(self.files), dict(self.pending)
+        records = {r.filename: r for r in self.projects.get(project, ())}
+        for entry, (stored, outcome) in zip(todo, done, strict=True):
+            name = entry.stored.filename
+            if pending.get(name) is not entry:
+                continue  # replaced or removed meanwhile: the rescan's view wins
+            del pending[name]
+            self._processed += 1
+            if isinstance(outcome, str):
+                self._skip(name, stored, outcome)
+                continue
+            self.skipped.pop(name, None)
+            self._skipped_stat.pop(name, None)
+            files[name] = records[name] = replace(outcome, yanked=self._yanked.get(name))
+        projects = dict(self.projects)
+        if records:
+            projects[project] = tuple(sorted(records.values(), key=lambda r: r.filename))
+        pending_projects = dict(self.pending_projects)
+        left = tuple(n for n in pending_projects.pop(project, ()) if n in pending)
+        if left:
+            pending_projects[project] = left
+        # Records before the pending maps: a lock-free reader never finds a file in neither.
+        self.files = files
+        self.projects = projects
+        self.pending = pending
+        self.pending_projects = pending_projects
+
+    def _skip(self, name: str, stored: StoredFile, reason: str) -> None:
+        self.skipped[name] = reason
+        self._skipped_stat[name] = stored
 
     def _skipped_moved(self) -> bool:
         """Whether a file we could not read (maybe still being copied) has changed since."""
@@ -182,16 +249,22 @@ class Catalogue:
     def add(self, record: FileRecord) -> None:
         """Record a file this process just stored (no rescan needed)."""
         with self._lock:
-            files = dict(self.files)
+            files, pending = dict(self.files), dict(self.pending)
             files[record.filename] = replace(record, yanked=self._yanked.get(record.filename))
-            self._install(files, {record.project})
+            pending.pop(record.filename, None)
+            self._install(files, {record.project}, pending)
 
     def remove(self, filenames: Iterable[str]) -> set[str]:
         """Forget files this process just deleted; returns the projects that changed."""
         with self._lock:
-            files = dict(self.files)
-            changed = {files.pop(n).project for n in filenames if n in files}
-            self._install(files, changed)
+            files, pending = dict(self.files), dict(self.pending)
+            changed = set()
+            for name in filenames:
+                if name in files:
+                    changed.add(files.pop(name).project)
+                if name in pending:
+                    changed.add(pending.pop(name).project)
+            self._install(files, changed, pending)
             return changed
 
     def set_yanked(self, filenames: Iterable[str], reason: str | None) -> set[str]:
@@ -213,15 +286,34 @@ class Catalogue:
             return changed
 
     def save(self) -> None:
-        """Write the cache; it only saves re-hashing at the next start."""
-        with self._lock:
-            data = {
-                "format": CACHE_FORMAT,
-                "files": [asdict(r) for r in self.files.values()],
-            }
-        self.storage.write_state(CACHE_NAME, json.dumps(data, separators=(",", ":")).encode())
+        """Persist the cache: now, or at the next `flush` when saves are debounced (the server).
 
-    def _install(self, files: dict[str, FileRecord], changed: set[str]) -> None:
+        The cache only saves re-hashing at the next start, so losing the last second of it
+        in a crash costs a little indexing, never correctness.
+        """
+        self._dirty = True
+        if not self.debounce_saves:
+            self.flush()
+
+    def flush(self) -> bool:
+        """Write the cache if it changed since the last write; returns whether it wrote."""
+        with self._save_lock:
+            with self._lock:
+                if not self._dirty:
+                    return False
+                self._dirty = False
+                records = list(self.files.values())
+            rows = [{name: getattr(r, name) for name in _RECORD_FIELDS} for r in records]
+            data = {"format": CACHE_FORMAT, "files": rows}
+            self.storage.write_state(CACHE_NAME, json.dumps(data, separators=(",", ":")).encode())
+            return True
+
+    def _install(
+        self,
+        files: dict[str, FileRecord],
+        changed: set[str],
+        pending: dict[str, PendingFile] | None = None,
+    ) -> None:
         projects = dict(self.projects)
         grouped: dict[str, list[FileRecord]] = {p: [] for p in changed}
         for record in files.values():
@@ -232,8 +324,20 @@ class Catalogue:
                 projects[project] = tuple(sorted(records, key=lambda r: r.filename))
             else:
                 projects.pop(project, None)
+        pending_projects = self.pending_projects
+        if pending is not None:
+            pending_projects = {p: n for p, n in self.pending_projects.items() if p not in changed}
+            waiting: dict[str, list[str]] = {}
+            for name, entry in pending.items():
+                if entry.project in changed:
+                    waiting.setdefault(entry.project, []).append(name)
+            pending_projects.update((p, tuple(sorted(n))) for p, n in waiting.items())
+        # Records before the pending maps: a lock-free reader never finds a file in neither.
         self.files = files
         self.projects = projects
+        if pending is not None:
+            self.pending = pending
+        self.pending_projects = pending_projects
 
     def _read_cache(self) -> dict[str, FileRecord]:
         raw = self.storage.read_state(CACHE_NAME)

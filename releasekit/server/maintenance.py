@@ -8,13 +8,16 @@ Nothing here needs Starlette, so the CLI can import it without the server extra.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from releasekit.errors import IndexServerError
-from releasekit.server.catalogue import Catalogue, FileRecord, metadata_state_name
+from releasekit.server.catalogue import Catalogue, FileRecord, Progress, metadata_state_name
 from releasekit.server.metadata import ArchiveError, canonical_version, normalize
 from releasekit.server.pages import PageSet
 from releasekit.server.storage import LocalStorage, Storage
+
+PROGRESS_EVERY = 1000
 
 
 @dataclass(frozen=True)
@@ -34,8 +37,14 @@ def open_index(storage: Storage) -> tuple[Catalogue, PageSet]:
     return catalogue, pages
 
 
-def reindex(storage: LocalStorage) -> ReindexReport:
-    """Throw the cache away and rebuild it (records, sidecars, pages) from the files alone."""
+def reindex(
+    storage: LocalStorage, progress: Callable[[Progress], None] | None = None
+) -> ReindexReport:
+    """Throw the cache away and rebuild it (records, sidecars, pages) from the files alone.
+
+    `progress` (a terminal user watches this long job) is told the files done so far and
+    the total about every PROGRESS_EVERY files, and once at the end.
+    """
     if not storage.root.is_dir():
         raise IndexServerError(
             f"packages directory {storage.root} does not exist",
@@ -46,7 +55,7 @@ def reindex(storage: LocalStorage) -> ReindexReport:
     storage.delete_state("catalogue.json")
     storage.prepare()
     catalogue = Catalogue(storage)
-    catalogue.load(use_cache=False)
+    catalogue.load(use_cache=False, progress=_every(PROGRESS_EVERY, progress))
     PageSet(catalogue, storage).rebuild(catalogue.projects)
     catalogue.save()
     return ReindexReport(
@@ -54,6 +63,23 @@ def reindex(storage: LocalStorage) -> ReindexReport:
         projects=len(catalogue.projects),
         skipped=tuple(sorted(catalogue.skipped.items())),
     )
+
+
+def _every(
+    step: int, progress: Callable[[Progress], None] | None
+) -> Callable[[Progress], None] | None:
+    """Pass on a progress report each time `done` crosses a multiple of `step`, and the last."""
+    if progress is None:
+        return None
+    told = 0
+
+    def report(now: Progress) -> None:
+        nonlocal told
+        if now.done // step > told // step or now.done == now.total:
+            told = now.done
+            progress(now)
+
+    return report
 
 
 def release_files(catalogue: Catalogue, project: str, version: str) -> list[FileRecord]:

@@ -158,6 +158,8 @@ class PageSet:
 
     A project's pages are rendered when it changes, or at first use after a start (so a
     start with 20k files does not render 2k pages before answering); `warm()` fills the rest.
+    A project with pending files is not rendered (its page would be incomplete): it is
+    rendered once the catalogue has indexed them. The root lists pending projects too.
     """
 
     def __init__(self, catalogue: Catalogue, storage: Storage) -> None:
@@ -165,6 +167,7 @@ class PageSet:
         self.storage = storage
         self.root: dict[Format, Page] = {}
         self.projects: dict[str, dict[Format, Page]] = {}
+        self._root_names: list[str] | None = None
         self._lock = threading.Lock()
 
     def project(self, name: str) -> dict[Format, Page] | None:
@@ -185,17 +188,21 @@ class PageSet:
     def warm(self) -> None:
         """Render every project not rendered yet (run in the background after a start)."""
         for name in list(self.catalogue.projects):
-            if name not in self.projects:
+            if name not in self.projects and name not in self.catalogue.pending_projects:
                 self.project(name)
 
     def rebuild(self, changed: Iterable[str], *, write: bool = True) -> None:
-        """Re-render the root and the `changed` projects; write them to disk too."""
+        """Re-render the `changed` projects and the root (if its list moved); write them too."""
         with self._lock:
-            catalogue_projects = self.catalogue.projects
+            catalogue = self.catalogue
             pages = self.projects
             written: dict[str, bytes] = {}
             for project in set(changed):
-                records = catalogue_projects.get(project)
+                records = catalogue.projects.get(project)
+                if project in catalogue.pending_projects:
+                    # Rendered once indexed; until then the copy on disk stays as it was.
+                    pages.pop(project, None)
+                    continue
                 if records is None:
                     pages.pop(project, None)
                     if write:
@@ -207,11 +214,16 @@ class PageSet:
                 pages[project] = _page_set(page_html, page_json)
                 written[f"simple/{project}/index.html"] = page_html
                 written[f"simple/{project}/index.v1_json"] = page_json
-            names = sorted(catalogue_projects)
-            root_html, root_json = render_root_html(names), render_root_json(names)
-            self.root = _page_set(root_html, root_json)
-            if write:
+            names = catalogue.project_names()
+            root_moved = names != self._root_names
+            if root_moved:
+                # Indexing a pending project leaves the list as it was: no re-render, no write.
+                root_html, root_json = render_root_html(names), render_root_json(names)
+                self.root = _page_set(root_html, root_json)
                 written["simple/index.html"] = root_html
                 written["simple/index.v1_json"] = root_json
+            if write:
                 for name, body in written.items():
                     self.storage.write_state(name, body)
+            if root_moved and write:
+                self._root_names = names  # only once written, so a failed write is retried

@@ -2,6 +2,8 @@
 
 `/simple/...` GETs are answered here from ready `Page` bytes, without Starlette's routing,
 request objects or any filesystem access: a dict lookup, content negotiation and one send.
+The exception is a project with files not indexed yet (just after a start on a directory the
+cache does not cover): those files, and only those, are indexed in a worker thread first.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote
+
+from starlette.concurrency import run_in_threadpool
 
 from releasekit.server.auth import AuthError
 from releasekit.server.metadata import normalize
@@ -163,6 +167,9 @@ class IndexFront:
                 send, 406, *raw_problem(406, detail, "not-acceptable", ((b"vary", b"Accept"),))
             )
             return
+        if project is not None and project in self.state.catalogue.pending_projects:
+            # Concurrent requests for it wait on the same per-project lock, not on new work.
+            await run_in_threadpool(self.state.index_project, project)
         pages = self.state.pages
         page_set = pages.root if project is None else pages.project(project)
         if page_set is None:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -20,6 +24,14 @@ from releasekit.server.storage import Storage
 
 logger = logging.getLogger("releasekit.server")
 
+# The catalogue cache is written at most this often (it is a cache: the files are the truth),
+# and less often while a backlog is indexed, when each write is larger and soon stale.
+SAVE_INTERVAL = 1.0
+BACKLOG_SAVE_INTERVAL = 10.0
+# Files indexed per background step: between steps the poller rescans and saves.
+BATCH_FILES = 200
+PROGRESS_EVERY = 1000
+
 
 @dataclass
 class IndexState:
@@ -32,6 +44,13 @@ class IndexState:
     pages: PageSet
     metrics: Metrics
     stop: threading.Event = field(default_factory=threading.Event)
+    _logged: int = field(default=0, init=False, repr=False)
+    _backlog_started: float | None = field(default=None, init=False, repr=False)
+    # Requests indexing their project right now: the background indexer lets them go first.
+    _urgent: int = field(default=0, init=False, repr=False)
+    _urgent_done: threading.Condition = field(
+        default_factory=threading.Condition, init=False, repr=False
+    )
 
     def refresh(self) -> set[str]:
         """Pick up changes made behind our back; re-render and persist what changed."""
@@ -41,14 +60,93 @@ class IndexState:
             self.catalogue.save()
         return changed
 
+    def index_project(self, project: str) -> None:
+        """Index a project's pending files now (a request waits for this) and render it."""
+        with self._urgent_done:
+            self._urgent += 1
+        try:
+            changed = self.catalogue.index_pending([project])
+            if changed:
+                try:
+                    self.pages.rebuild(changed)
+                except OSError:
+                    # The copies on disk are a cache: the request is still answered from memory.
+                    logger.exception("writing the pages of %s failed", project)
+                self.catalogue.save()
+        finally:
+            with self._urgent_done:
+                self._urgent -= 1
+                self._urgent_done.notify_all()
+
+    def index_step(self) -> bool:
+        """Index about BATCH_FILES pending files, whole projects; True if some remain."""
+        pending = self.catalogue.pending_projects
+        if not pending:
+            if self._backlog_started is not None:  # requests indexed the last ones
+                self._log_progress()
+            return False
+        if self._backlog_started is None:
+            self._backlog_started = time.monotonic()
+        batch, count = [], 0
+        for project in sorted(pending):
+            batch.append(project)
+            count += len(pending[project])
+            if count >= BATCH_FILES:
+                break
+        changed: set[str] = set()
+        for project in batch:
+            # Two threads indexing share the GIL: a waiting request would take twice as long.
+            with self._urgent_done:
+                self._urgent_done.wait_for(lambda: self._urgent == 0, timeout=1.0)
+            changed |= self.catalogue.index_pending([project])
+        if changed:
+            self.pages.rebuild(changed)
+            self.catalogue.save()
+        self._log_progress()
+        return bool(self.catalogue.pending_projects)
+
+    def _log_progress(self) -> None:
+        progress = self.catalogue.progress()
+        finished = progress.done == progress.total
+        if progress.done // PROGRESS_EVERY > self._logged // PROGRESS_EVERY or finished:
+            logger.info("indexed %d/%d files", progress.done, progress.total)
+            self._logged = progress.done
+        if finished and self._backlog_started is not None:
+            seconds = time.monotonic() - self._backlog_started
+            logger.info("indexing finished: %d files in %.1f s", progress.done, seconds)
+            self._backlog_started = None
+
     def poll(self) -> None:
-        """Background loop: a stat or two per interval, a scan only when something moved."""
+        """Background loop: index pending files a batch at a time, else a stat or two per
+        interval (a scan only when something moved); save the cache every SAVE_INTERVAL."""
         self.pages.warm()
-        while not self.stop.wait(self.settings.poll_interval):
+        saved = time.monotonic()
+        busy = True  # start indexing at once
+        while not self.stop.wait(0 if busy else self.settings.poll_interval):
             try:
                 self.refresh()
+                busy = self.index_step()
+                interval = BACKLOG_SAVE_INTERVAL if busy else SAVE_INTERVAL
+                if time.monotonic() - saved >= interval:
+                    self.catalogue.flush()
+                    saved = time.monotonic()
             except Exception:  # the poller must survive a bad file or a full disk
                 logger.exception("refreshing the catalogue failed")
+                busy = False
+
+
+class PendingCollector(Collector):
+    """`releasekit_files_pending`: files known by name, not indexed (so not listed) yet."""
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        self.catalogue = catalogue
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        gauge = GaugeMetricFamily(
+            "releasekit_files_pending", "Files found in the directory and not indexed yet"
+        )
+        gauge.add_metric([], len(self.catalogue.pending))
+        yield gauge
 
 
 def authorize(request: Request, action: Action, project: str | None) -> Principal:

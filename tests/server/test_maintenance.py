@@ -35,10 +35,19 @@ def files_of(client: TestClient, project: str) -> dict[str, dict[str, object]]:
     return {f["filename"]: f for f in data["files"]}
 
 
+def cached(packages: Path) -> set[str]:
+    """The filenames in the catalogue cache (a running server writes it within a second)."""
+    path = packages / ".releasekit" / "catalogue.json"
+    if not path.exists():
+        return set()
+    return {f["filename"] for f in json.loads(path.read_bytes())["files"]}
+
+
 def test_restart_reuses_the_cache_instead_of_rehashing(
     filled: Path, make_client: Callable[..., TestClient]
 ) -> None:
     first = files_of(make_client(), "alpha")[WHEEL]["hashes"]
+    wait_for(lambda: WHEEL in cached(filled))
     # Same size and mtime, different bytes: a cached record is trusted, so the hash stays.
     target = filled / WHEEL
     stat = target.stat()
@@ -155,5 +164,4 @@ def test_catalogue_cache_lives_in_a_dot_dir(
     make_client()
     visible = sorted(p.name for p in filled.iterdir() if not p.name.startswith("."))
     assert visible == sorted(p.name for p in filled.iterdir() if p.suffix in (".whl", ".gz"))
-    cache = json.loads((filled / ".releasekit" / "catalogue.json").read_bytes())
-    assert {f["filename"] for f in cache["files"]} == set(visible)
+    wait_for(lambda: cached(filled) == set(visible))

@@ -289,7 +289,7 @@ def test_health_ready_metrics_and_welcome(loaded: TestClient) -> None:
     assert loaded.get("/ready").status_code == 200
 
     def indexed() -> bool:
-        return loaded.get("/ready").json()["indexing"] == {"done": 4, "total": 4}
+        return bool(loaded.get("/ready").json()["indexing"] == {"done": 4, "total": 4})
 
     wait_for(indexed)  # the four files copied in before the start are indexed in the background
     loaded.get("/packages/alpha-1.0-py3-none-any.whl")

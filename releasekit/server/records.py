@@ -1,0 +1,132 @@
+"""What the catalogue knows about one file: its record once indexed, or that it is pending.
+
+`index_file` is the expensive step (read the METADATA, hash the bytes, write the PEP 658
+sidecar); `filename_project` is the cheap one a start does for every file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from releasekit.server.metadata import (
+    SDIST_SUFFIXES,
+    CoreMetadata,
+    DistFilename,
+    normalize,
+    parse_filename,
+    read_metadata,
+    serves_pep658,
+)
+from releasekit.server.storage import Storage, StoredFile
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """Everything the index pages say about one file."""
+
+    filename: str
+    project: str
+    name: str
+    version: str
+    kind: str
+    size: int
+    mtime_ns: int
+    sha256: str
+    blake2b: str
+    requires_python: str | None
+    metadata_sha256: str | None
+    yanked: str | None = None  # None: not yanked; "" yanked without a reason
+
+    @property
+    def upload_time(self) -> float:
+        """Seconds since the epoch: the file's mtime, set when it was stored."""
+        return self.mtime_ns / 1e9
+
+
+@dataclass(frozen=True)
+class PendingFile:
+    """A stored file known by its name only: not hashed or read yet, so listed nowhere."""
+
+    stored: StoredFile
+    project: str
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Indexing progress: pending files indexed (or skipped) out of all seen pending so far."""
+
+    done: int
+    total: int
+
+
+def filename_project(filename: str) -> str:
+    """The normalized project a distribution filename names, cheaply (a start lists 20k).
+
+    The name part is split off exactly as `parse_filename` (packaging) splits it, so an
+    indexed file lands in the same project; versions and tags are checked at indexing.
+    Raises ArchiveError for a name that is not a distribution filename.
+    """
+    name = ""
+    if filename.endswith(".whl"):
+        name = filename.split("-", 1)[0] if "-" in filename else ""
+    else:
+        for suffix in SDIST_SUFFIXES:
+            if filename.endswith(suffix):
+                name = filename.removesuffix(suffix).rpartition("-")[0]
+    if not name:
+        return parse_filename(filename).project  # raises with the full explanation
+    return normalize(name)
+
+
+def metadata_state_name(filename: str) -> str:
+    """The state-relative name of a file's PEP 658 sidecar."""
+    return f"metadata/{filename}.metadata"
+
+
+def hash_file(path: Path) -> tuple[str, str]:
+    """sha256 and blake2b-256 hex digests of a file, read once."""
+    sha, blake = hashlib.sha256(), hashlib.blake2b(digest_size=32)
+    with path.open("rb") as handle:
+        while chunk := handle.read(1024 * 1024):
+            sha.update(chunk)
+            blake.update(chunk)
+    return sha.hexdigest(), blake.hexdigest()
+
+
+def index_file(storage: Storage, stored: StoredFile) -> FileRecord:
+    """Read one stored file: parse its name and metadata, hash it, write its PEP 658 sidecar."""
+    dist = parse_filename(stored.filename)
+    path = storage.path(stored.filename)
+    meta = read_metadata(path, dist)
+    sha256, blake2b = hash_file(path)
+    return make_record(storage, stored, dist, meta, sha256, blake2b)
+
+
+def make_record(
+    storage: Storage,
+    stored: StoredFile,
+    dist: DistFilename,
+    meta: CoreMetadata,
+    sha256: str,
+    blake2b: str,
+) -> FileRecord:
+    """The record of a stored file whose metadata and digests are known; writes the sidecar."""
+    metadata_sha256 = None
+    if serves_pep658(dist, meta):
+        storage.write_state(metadata_state_name(stored.filename), meta.raw)
+        metadata_sha256 = hashlib.sha256(meta.raw).hexdigest()
+    return FileRecord(
+        filename=stored.filename,
+        project=dist.project,
+        name=meta.name,
+        version=dist.version,
+        kind=dist.kind,
+        size=stored.size,
+        mtime_ns=stored.mtime_ns,
+        sha256=sha256,
+        blake2b=blake2b,
+        requires_python=meta.requires_python,
+        metadata_sha256=metadata_sha256,
+    )
