@@ -151,7 +151,10 @@ def reindex_command(packages_dir: Path | None, config_file: Path | None) -> None
     """Rebuild the catalogue, metadata sidecars and pages from the files alone."""
     from releasekit.server.maintenance import reindex
 
-    report = reindex(_storage(_settings(config_file, packages_dir=packages_dir)))
+    report = reindex(
+        _storage(_settings(config_file, packages_dir=packages_dir)),
+        progress=lambda p: click.echo(f"indexed {p.done}/{p.total} files", err=True),
+    )
     click.echo(f"indexed {report.files} files in {report.projects} projects")
     for filename, reason in report.skipped:
         click.echo(f"skipped {filename}: {reason}", err=True)

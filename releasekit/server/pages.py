@@ -224,6 +224,6 @@ class PageSet:
                 written["simple/index.v1_json"] = root_json
             if write:
                 for name, body in written.items():
-                    self.storage.write_state(name, body)
+                    self.storage.write_state(name, body, durable=False)
             if root_moved and write:
                 self._root_names = names  # only once written, so a failed write is retried

@@ -115,7 +115,7 @@ def make_record(
     """The record of a stored file whose metadata and digests are known; writes the sidecar."""
     metadata_sha256 = None
     if serves_pep658(dist, meta):
-        storage.write_state(metadata_state_name(stored.filename), meta.raw)
+        storage.write_state(metadata_state_name(stored.filename), meta.raw, durable=False)
         metadata_sha256 = hashlib.sha256(meta.raw).hexdigest()
     return FileRecord(
         filename=stored.filename,

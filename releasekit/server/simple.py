@@ -13,11 +13,12 @@ import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, unquote
 
 from starlette.concurrency import run_in_threadpool
 
 from releasekit.server.auth import AuthError
+from releasekit.server.files import SMALL_FILE, SmallFileCache, file_headers, small_file_bytes
 from releasekit.server.metadata import normalize
 from releasekit.server.negotiation import negotiate
 from releasekit.server.problems import raw_problem
@@ -66,6 +67,7 @@ class IndexFront:
         self.app = app
         self.state = state
         self.prefix = state.settings.url_prefix
+        self.files = SmallFileCache()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -98,7 +100,11 @@ class IndexFront:
         try:
             if path.startswith("/simple") and scope["method"] in ("GET", "HEAD"):
                 await self.simple(scope, path, send_wrapper)
-            else:
+            elif not (
+                info.route == "file"
+                and scope["method"] in ("GET", "HEAD")
+                and await self.package(scope, path, send_wrapper)
+            ):
                 await self.app(scope, receive, send_wrapper)
         finally:
             self._log(scope, info, sent, start)
@@ -147,9 +153,7 @@ class IndexFront:
                 auth.decode("latin-1") if auth else None, "list", project
             )
         except AuthError as exc:
-            extra = tuple((k.lower().encode(), v.encode()) for k, v in exc.headers.items())
-            code = "unauthorized" if exc.status == 401 else "forbidden"
-            await _send(send, exc.status, *raw_problem(exc.status, exc.detail, code, extra))
+            await _auth_failure(send, exc)
             return
         info.user = principal.name
         accept = headers.get(b"accept")
@@ -183,6 +187,40 @@ class IndexFront:
         body = b"" if scope["method"] == "HEAD" else page.body
         await _send(send, 200, page.headers, body)
 
+    async def package(self, scope: Scope, path: str, send: Send) -> bool:
+        """Answer a whole-file GET/HEAD of a small indexed file; False leaves it to the router."""
+        record = self.state.catalogue.files.get(unquote(path[len("/packages/") :]))
+        if record is None or record.size > SMALL_FILE:
+            return False
+        headers = dict(scope["headers"])
+        if b"range" in headers:
+            return False
+        auth = headers.get(b"authorization")
+        try:
+            principal = self.state.authorizer.authorize(
+                auth.decode("latin-1") if auth else None, "download", record.project
+            )
+        except AuthError as exc:
+            await _auth_failure(send, exc)
+            return True
+        scope["releasekit"].user = principal.name
+        max_age = self.state.settings.cache_control
+        if headers.get(b"if-none-match") in (
+            f'"{record.sha256}"'.encode(),
+            f'W/"{record.sha256}"'.encode(),
+        ):
+            not_modified = tuple(h for h in file_headers(record, 0, max_age) if h[0] in _KEPT_304)
+            await _send(send, 304, not_modified, b"")
+            return True
+        data = await small_file_bytes(self.files, record, self.state.storage.path(record.filename))
+        if data is None:
+            return False
+        if scope["method"] == "GET":
+            self.state.metrics.downloads.labels(record.project).inc()
+        body = data if scope["method"] == "GET" else b""
+        await _send(send, 200, file_headers(record, len(data), max_age), body)
+        return True
+
     async def unknown_project(self, send: Send, project: str, query: str) -> None:
         """404, or a redirect to --fallback-url when configured (never for a local project)."""
         fallback = self.state.settings.fallback_url
@@ -193,6 +231,15 @@ class IndexFront:
             f"project {project!r} is not on this index (there is no fallback to a public index)"
         )
         await _send(send, 404, *raw_problem(404, detail, "unknown-project"))
+
+
+_KEPT_304 = (b"etag", b"cache-control", b"last-modified")
+
+
+async def _auth_failure(send: Send, exc: AuthError) -> None:
+    extra = tuple((k.lower().encode(), v.encode()) for k, v in exc.headers.items())
+    code = "unauthorized" if exc.status == 401 else "forbidden"
+    await _send(send, exc.status, *raw_problem(exc.status, exc.detail, code, extra))
 
 
 def _not_here(prefix: str) -> str:

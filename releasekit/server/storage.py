@@ -76,8 +76,13 @@ class Storage(ABC):
         """Read a file of the rebuildable state (catalogue, sidecars), None when absent."""
 
     @abstractmethod
-    def write_state(self, name: str, data: bytes) -> None:
-        """Atomically write a state file (relative name under the state directory)."""
+    def write_state(self, name: str, data: bytes, *, durable: bool = True) -> None:
+        """Atomically write a state file (relative name under the state directory).
+
+        `durable=False` is for rebuildable caches (metadata sidecars, pages): no fsync of its
+        own, but everything written so is flushed before the next durable write, so the
+        catalogue never names a sidecar that a crash could have left empty.
+        """
 
     @abstractmethod
     def delete_state(self, name: str) -> None:
@@ -96,15 +101,16 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(target: Path, data: bytes) -> None:
+def atomic_write(target: Path, data: bytes, *, fsync: bool = True) -> None:
     """Write `data` to `target` via a temp file in the same directory, fsync and rename."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if fsync:
+                handle.flush()
+                os.fsync(handle.fileno())
         Path(temp).replace(target)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -118,6 +124,7 @@ class LocalStorage(Storage):
     def __init__(self, root: Path) -> None:
         self.root = root
         self.state_dir = root / ".releasekit"
+        self._unsynced = False
 
     def prepare(self) -> None:
         """Create the directories and remove temp files left by uploads that died."""
@@ -197,7 +204,14 @@ class LocalStorage(Storage):
         except (FileNotFoundError, NotADirectoryError):
             return None
 
-    def write_state(self, name: str, data: bytes) -> None:
+    def write_state(self, name: str, data: bytes, *, durable: bool = True) -> None:
+        if not durable:
+            atomic_write(self.state_dir / name, data, fsync=False)
+            self._unsynced = True
+            return
+        if self._unsynced:
+            os.sync()  # one flush for every cache file written since: cheaper than an fsync each
+            self._unsynced = False
         atomic_write(self.state_dir / name, data)
 
     def delete_state(self, name: str) -> None:

@@ -166,6 +166,8 @@ async def _remove_pkg(request: Request, state: IndexState, fields: dict[str, str
         wanted = canonical_version(version)
     except ArchiveError as exc:
         return problem(400, exc.message, "bad-version", exc.hint)
+    if project in state.catalogue.pending_projects:
+        await run_in_threadpool(state.index_project, project)  # its files' versions are known then
     records = [r for r in state.catalogue.projects.get(project, ()) if r.version == wanted]
     if not records:
         return problem(404, f"{project} {wanted} has no files on this index", "not-found")

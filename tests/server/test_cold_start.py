@@ -39,11 +39,11 @@ class CountingStorage(LocalStorage):
         self.sidecars: dict[str, int] = {}
         self._count_lock = threading.Lock()
 
-    def write_state(self, name: str, data: bytes) -> None:
+    def write_state(self, name: str, data: bytes, *, durable: bool = True) -> None:
         if name.startswith("metadata/"):
             with self._count_lock:
                 self.sidecars[name] = self.sidecars.get(name, 0) + 1
-        super().write_state(name, data)
+        super().write_state(name, data, durable=durable)
 
 
 def fill(directory: Path, projects: int, versions: int) -> None:

@@ -294,3 +294,17 @@ def test_an_upload_is_visible_in_a_second_app_on_the_same_directory(
     data, files = upload_form(dists.path(WHEEL))
     first.post("/", data=data, files=files)
     wait_for(lambda: listed(second, "alpha") == [WHEEL])
+
+
+def test_remove_pkg_of_files_not_indexed_yet(
+    make_client: Callable[..., TestClient], packages: Path, dists: Dists, users: Users
+) -> None:
+    for name in (WHEEL, "alpha-1.1-py3-none-any.whl"):
+        (packages / name).write_bytes(dists.path(name).read_bytes())  # copied in by hand
+    client = make_client(authenticate="update", passwords=users.passwords, poll_interval=60)
+    form = {":action": "remove_pkg", "name": "alpha", "version": "1.0"}
+    removed = client.post("/", data=form, auth=users.credentials["root"])
+    assert removed.status_code == 200, removed.text
+    assert removed.json()["removed"] == [WHEEL]
+    assert not (packages / WHEEL).exists()
+    assert listed(client, "alpha") == ["alpha-1.1-py3-none-any.whl"]
