@@ -156,8 +156,14 @@ def _quote(path: str) -> str:
     return quote(path, safe="/.@+!-_~")
 
 
+# Text that needs neither escaping nor whitespace folding (most descriptions): returned as is.
+_PLAIN = re.compile(r"[^\s\\`*\[\]<>~_]+(?: [^\s\\`*\[\]<>~_]+)*")
+
+
 def _escape(text: str) -> str:
     """Escape Markdown-significant characters, leaving `code spans` as written."""
+    if _PLAIN.fullmatch(text):
+        return text
     text = " ".join(text.split())  # one line, whatever the commit parser let through
     out: list[str] = []
     position = 0

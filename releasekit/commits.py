@@ -126,12 +126,18 @@ def changes_of(commit: RawCommit) -> tuple[Change, ...]:
     return tuple(changes)
 
 
-def collect_changes(commits: Sequence[RawCommit]) -> ChangeSet:
+def collect_changes(
+    commits: Sequence[RawCommit], parsed: Mapping[str, tuple[Change, ...]] | None = None
+) -> ChangeSet:
     """Parse `commits`; a revert and the commit it reverts cancel out when both are in the list.
 
     Changes keep the order of `commits` (give them oldest first to get an oldest-first list).
+    `parsed` (sha -> `changes_of` result) skips commits parsed already, e.g. while streaming.
     """
-    per_commit = [changes_of(commit) for commit in commits]
+    if parsed is None:
+        per_commit = [changes_of(commit) for commit in commits]
+    else:
+        per_commit = [parsed.get(c.sha) or changes_of(c) for c in commits]
     ignored = tuple(
         c for c, ch in zip(commits, per_commit, strict=True) if not ch and not c.is_merge
     )

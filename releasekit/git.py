@@ -8,7 +8,7 @@ of `<last final tag>..HEAD`, so the cost does not grow with the length of the wh
 from __future__ import annotations
 
 import datetime
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -209,11 +209,19 @@ class GitRepository:
             self._run("show-ref", "--verify", "--quiet", f"refs/tags/{name}", check=False)[0] == 0
         )
 
-    def log(self, rev_range: str | None = None) -> list[RawCommit]:
-        """Commits of `rev_range` (default: all of HEAD), newest first, with full raw messages."""
-        return self._log(rev_range or "HEAD", "--")
+    def log(
+        self, rev_range: str | None = None, *, each: Callable[[RawCommit], object] | None = None
+    ) -> list[RawCommit]:
+        """Commits of `rev_range` (default: all of HEAD), newest first, with full raw messages.
 
-    def _log(self, *args: str) -> list[RawCommit]:
+        `each` sees every commit as it arrives, while git is still writing the rest: work done
+        there overlaps git's own (it runs on the other core).
+        """
+        return self._log(rev_range or "HEAD", "--", each=each)
+
+    def _log(
+        self, *args: str, each: Callable[[RawCommit], object] | None = None
+    ) -> list[RawCommit]:
         """Stream `git log -z`: records are decoded while git is still writing the rest."""
         command = ["git", "log", "-z", _LOG_FORMAT, *args]
         handle = self._git.execute(command, as_process=True, stdout_as_string=False)
@@ -228,7 +236,10 @@ class GitRepository:
                 for record in records:
                     header, _, message = record.decode("utf-8", "surrogateescape").partition("\n")
                     sha, *parents = header.split()
-                    commits.append(RawCommit(sha=sha, parents=tuple(parents), message=message))
+                    commit = RawCommit(sha=sha, parents=tuple(parents), message=message)
+                    commits.append(commit)
+                    if each is not None:
+                        each(commit)
             err = process.stderr.read().decode("utf-8", "replace")
         finally:
             process.stdout.close()

@@ -16,7 +16,7 @@ from releasekit.changelog import (
     update_changelog,
     versions_in_changelog,
 )
-from releasekit.commits import RawCommit, collect_changes
+from releasekit.commits import Change, ChangeSet, RawCommit, changes_of, collect_changes
 from releasekit.config import Config
 from releasekit.errors import ChangelogError, VersionError
 from releasekit.git import GitRepository, Tag
@@ -31,18 +31,19 @@ class ReleasedVersion:
 
     tag: Tag
     previous_tag: str | None
-    commits: tuple[RawCommit, ...]
+    changes: ChangeSet
 
 
 def released_versions(
     repo: GitRepository, config: Config
-) -> tuple[list[ReleasedVersion], tuple[RawCommit, ...]]:
-    """Every reachable release, oldest first, plus the unreleased commits after the newest tag.
+) -> tuple[list[ReleasedVersion], ChangeSet]:
+    """Every reachable release, oldest first, plus the unreleased changes after the newest tag.
 
     A final release covers everything since the previous final release (its prereleases included);
     a prerelease covers what came since the tag before it.
     """
-    commits = repo.log(None)
+    parsed: dict[str, tuple[Change, ...]] = {}
+    commits = repo.log(None, each=lambda c: parsed.__setitem__(c.sha, changes_of(c)))
     # The whole log is at hand, so reachability is a set lookup, not a second history walk.
     shas = {commit.sha for commit in commits}
     tags = sorted(
@@ -64,16 +65,16 @@ def released_versions(
             prev_name = previous_final.name if previous_final else None
             pending = []
             previous_final = tag
-        releases.append(ReleasedVersion(tag, prev_name, covered))
+        releases.append(ReleasedVersion(tag, prev_name, collect_changes(covered, parsed)))
         previous = tag
-    return releases, groups.get(None, ())
+    return releases, collect_changes(groups.get(None, ()), parsed)
 
 
 def render_section(config: Config, release: ReleasedVersion) -> str:
     return render_release_section(
         str(release.tag.version),
         release.tag.date,
-        collect_changes(release.commits).changes,
+        release.changes.changes,
         tag=release.tag.name,
         previous_tag=release.previous_tag,
         repository_url=config.repository_url,
@@ -100,11 +101,9 @@ def section_for(config: Config, version: str) -> str:
     )
 
 
-def _unreleased(
-    config: Config, releases: Sequence[ReleasedVersion], commits: Sequence[RawCommit]
-) -> str:
+def _unreleased(config: Config, releases: Sequence[ReleasedVersion], unreleased: ChangeSet) -> str:
     return render_unreleased(
-        collect_changes(commits).changes,
+        unreleased.changes,
         last_tag=releases[-1].tag.name if releases else None,
         repository_url=config.repository_url,
         types=config.types,
