@@ -64,6 +64,7 @@ class Result:
     name: str
     description: str = ""
     cold_start_s: float | None = None
+    indexed_s: float | None = None
     restart_s: float | None = None
     loads: dict[str, Load | None] = field(default_factory=dict)
     rss_mb: float | None = None
@@ -486,6 +487,7 @@ def measure(
         result.cold_start_s = wait_ready(
             proc, f"{base}/simple/{project}/", begin, log, args.ready_deadline
         )
+        result.indexed_s = settle(base, begin)
         for label, target in endpoints(base, project).items():
             if target is None:
                 result.loads[label] = None
@@ -504,6 +506,29 @@ def measure(
         result.restart_s = wait_ready(
             proc, url, begin, launch.cwd / "server.log", args.ready_deadline
         )
+
+
+def settle(base: str, started_at: float, limit: float = 300.0) -> float | None:
+    """Wait until a releasekit index has indexed every file (`/ready` says so several times in a
+    row: each worker answers for itself), so the loads measure the steady state. Seconds since
+    start, or None for a server without that report."""
+    deadline, in_a_row = time.monotonic() + limit, 0
+    with httpx.Client(timeout=5.0) as client:
+        while time.monotonic() < deadline:
+            response = client.get(f"{base}/ready")
+            indexing = (
+                response.json().get("indexing")
+                if response.status_code == 200
+                and response.headers.get("content-type", "").startswith("application/json")
+                else None
+            )
+            if indexing is None:
+                return None
+            in_a_row = in_a_row + 1 if indexing["done"] >= indexing["total"] else 0
+            if in_a_row >= 6:
+                return time.monotonic() - started_at
+            time.sleep(0.5)
+    raise RuntimeError(f"background indexing did not finish within {limit:.0f} s")
 
 
 def prerequisite_missing(name: str, python: str) -> str:
@@ -555,6 +580,10 @@ def render_table(results: list[Result], files: int) -> str:
         (
             f"cold start to first `/simple/<p>/` ({files} files)",
             lambda r: _cell(r.cold_start_s, "s"),
+        ),
+        (
+            "background indexing done (loads start after it)",
+            lambda r: _cell(r.indexed_s, "s", 0),
         ),
         ("restart (same directories)", lambda r: _cell(r.restart_s, "s")),
         ("RSS after load (process tree)", lambda r: _cell(r.rss_mb, "MB", 0)),
