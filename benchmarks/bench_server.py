@@ -266,16 +266,7 @@ def releasekit_nginx_launch(
         "--log-level",
         "warning",
     ]
-    front = [
-        nginx,
-        "-p",
-        str(prefix),
-        "-c",
-        str(prefix / "nginx.conf"),
-        "-e",
-        str(prefix / "error.log"),
-    ]
-    script = f"{shlex.join(releasekit)} & exec {shlex.join(front)}"
+    script = f"{shlex.join(releasekit)} & exec {shlex.join(nginx_argv(nginx, prefix))}"
     label = f"deploy/nginx/releasekit.conf: nginx (2 workers) in front of releasekit ({workers} worker(s))"
     return Launch(["sh", "-c", script], run_dir, dict(os.environ), label)
 
@@ -318,16 +309,15 @@ def nginx_launch(corpus: server_corpus.Corpus, port: int) -> Launch:
     )
     (prefix / "nginx.conf").write_text(conf)
     version = run([nginx, "-v"], timeout=30).stderr.strip().removeprefix("nginx version: ")
-    argv = [
-        nginx,
-        "-p",
-        str(prefix),
-        "-c",
-        str(prefix / "nginx.conf"),
-        "-e",
-        str(prefix / "error.log"),
-    ]
-    return Launch(argv, prefix, dict(os.environ), f"{version}, static files, 2 workers")
+    return Launch(
+        nginx_argv(nginx, prefix), prefix, dict(os.environ), f"{version}, static files, 2 workers"
+    )
+
+
+def nginx_argv(nginx: str, prefix: Path) -> list[str]:
+    """nginx in the foreground with its config, pid and logs under `prefix`."""
+    conf, log = str(prefix / "nginx.conf"), str(prefix / "error.log")
+    return [nginx, "-p", str(prefix), "-c", conf, "-e", log]
 
 
 def process_tree(root: int) -> list[int]:
