@@ -85,6 +85,8 @@ def run(packages_dir: Path | None, config_file: Path | None, **flags: Any) -> No
         ) from None
     settings.packages_dir.mkdir(parents=True, exist_ok=True)
     _configure_logging(settings.log_level)
+    for level, line in startup_summary(settings):
+        logging.getLogger("releasekit.server").log(level, "%s", line)
     common: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -101,6 +103,46 @@ def run(packages_dir: Path | None, config_file: Path | None, **flags: Any) -> No
         )
         return
     uvicorn.run(_build_app(settings), **common)
+
+
+def startup_summary(settings: Settings) -> list[tuple[int, str]]:
+    """What a person starting the index should know: where, who may do what, what is off."""
+    base = f"http://{settings.host}:{settings.port}{settings.url_prefix}"
+    needed = ", ".join(sorted(settings.authenticate)) or "nothing"
+    lines = [
+        (
+            logging.INFO,
+            f"serving {settings.packages_dir} at {base}/ (pip: --index-url {base}/simple/)",
+        ),
+        (
+            logging.INFO,
+            f"credentials needed for: {needed}; unknown projects: "
+            + (
+                f"redirected to {settings.fallback_url}"
+                if settings.fallback_url
+                else "404, no fallback"
+            ),
+        ),
+    ]
+    can_log_in = settings.passwords is not None or settings.effective_tokens_file.is_file()
+    if "update" in settings.authenticate and not can_log_in:
+        lines.append(
+            (
+                logging.WARNING,
+                "uploads need credentials but there is no password file or "
+                "token: every upload will be refused; start with -P htpasswd (create it with "
+                "`releasekit server user add NAME -P htpasswd`), or -a . for an open index",
+            )
+        )
+    if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.authenticate:
+        lines.append(
+            (
+                logging.WARNING,
+                f"listening on {settings.host} with no credentials needed "
+                "for anything (-a .): anyone who reaches this port can upload",
+            )
+        )
+    return lines
 
 
 def app_from_env() -> Any:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -99,3 +101,25 @@ def test_sizes(text: str, size: int) -> None:
 )
 def test_negotiate(accept: str, chosen: str | None) -> None:
     assert negotiate(accept) == chosen
+
+
+def test_startup_summary_warns_about_what_will_not_work(tmp_path: Path) -> None:
+    from releasekit.server.cli import startup_summary
+
+    def summary(**values: Any) -> list[tuple[int, str]]:
+        return startup_summary(load_settings({"packages_dir": tmp_path, **values}, env={}))
+
+    locked = summary()
+    assert locked[0] == (
+        logging.INFO,
+        f"serving {tmp_path} at http://127.0.0.1:8080/ (pip: --index-url http://127.0.0.1:8080/simple/)",
+    )
+    assert any(
+        level == logging.WARNING and "every upload will be refused" in line
+        for level, line in locked
+    )
+    (tmp_path / "htpasswd").write_text("")
+    assert all(level == logging.INFO for level, _ in summary(passwords=tmp_path / "htpasswd"))
+    exposed = summary(host="0.0.0.0", authenticate=".", url_prefix="/pypi")  # noqa: S104
+    assert "http://0.0.0.0:8080/pypi/" in exposed[0][1]
+    assert any("anyone who reaches this port can upload" in line for _, line in exposed)
