@@ -402,3 +402,14 @@ def test_refuses_tags_in_another_spelling(project: GitRepo) -> None:
     refused(project, "release", message="no tag matches tag_format 'v{version}', but 1.0.0")
     result = rk(project, "version", "--print")
     assert result.exit_code == 1 and 'tag_format = "{version}"' in result.stderr
+
+
+def test_verbose_after_the_command_lists_ignored_commits(project: GitRepo) -> None:
+    project.tag("v0.1.0")
+    project.commit("feat: counted")
+    project.commit("updated some things")
+    quiet = rk(project, "version")
+    assert "updated some things" not in quiet.stdout
+    loud = rk(project, "version", "-v")
+    assert loud.exit_code == 0 and "ignored (not conventional commits)" in loud.stdout
+    assert "updated some things" in loud.stdout

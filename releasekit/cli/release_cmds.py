@@ -16,6 +16,24 @@ PRE_TYPES = ("alpha", "beta", "rc")
 pass_context = click.make_pass_decorator(Context)
 
 
+def _set_verbose(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    obj = ctx.find_object(Context)
+    if value and obj is not None:
+        obj.verbose = True
+
+
+# `-v` works after the command too (`releasekit release -v`), not only before it.
+verbose_option = click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_set_verbose,
+    help="Explain decisions; tracebacks on errors.",
+)
+
+
 def _config(ctx: Context) -> Config:
     return load_config(ctx.project_dir)
 
@@ -38,6 +56,7 @@ def _nothing(reason: str, strict: bool) -> None:
 @click.option(
     "--current", is_flag=True, help="Print the current version (newest tag, else declared)."
 )
+@verbose_option
 @pass_context
 def version_cmd(
     ctx: Context, print_only: bool, level: str, prerelease: str | None, strict: bool, current: bool
@@ -66,6 +85,7 @@ def version_cmd(
 @click.argument("level", type=click.Choice(LEVELS[1:]))
 @click.option("--prerelease-type", type=click.Choice(PRE_TYPES), help="Make it a prerelease.")
 @click.option("--dry-run", is_flag=True, help="Show the file changes; write nothing.")
+@verbose_option
 @pass_context
 def bump_cmd(ctx: Context, level: str, prerelease_type: str | None, dry_run: bool) -> None:
     """Write the next version into the version files only (no commit, no tag)."""
@@ -85,6 +105,7 @@ def bump_cmd(ctx: Context, level: str, prerelease_type: str | None, dry_run: boo
 @click.argument("version", required=False)
 @click.option("--unreleased", is_flag=True, help="Only refresh the managed Unreleased block.")
 @click.option("--stdout", is_flag=True, help="Print instead of writing CHANGELOG.md.")
+@verbose_option
 @pass_context
 def changelog_cmd(ctx: Context, version: str | None, unreleased: bool, stdout: bool) -> None:
     """Print one version's notes, or bring CHANGELOG.md up to date from git history."""
@@ -136,6 +157,7 @@ def _publish_options(func: Callable[..., None]) -> Callable[..., None]:
 @click.option(
     "--strict", is_flag=True, help=f"Exit {EXIT_NOTHING_TO_RELEASE} when nothing is releasable."
 )
+@verbose_option
 @pass_context
 def release_cmd(
     ctx: Context,
@@ -181,6 +203,7 @@ def _progress(line: str) -> None:
 @click.command("build")
 @click.option("--outdir", default="dist", show_default=True, help="Where sdist and wheel go.")
 @click.option("--no-isolation", is_flag=True, help="Build in this environment.")
+@verbose_option
 @pass_context
 def build_cmd(ctx: Context, outdir: str, no_isolation: bool) -> None:
     """Build the sdist and wheel of the declared version and check their metadata."""
@@ -203,6 +226,7 @@ def build_cmd(ctx: Context, outdir: str, no_isolation: bool) -> None:
 @_publish_options
 @click.option("--bump", "level", type=click.Choice(LEVELS), help="Release at this level first.")
 @click.option("--skip-build", is_flag=True, help="Upload the files already in --outdir.")
+@verbose_option
 @pass_context
 def publish_cmd(
     ctx: Context,
@@ -234,6 +258,7 @@ def publish_cmd(
 @click.argument("message_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--range", "rev_range", help="Lint every commit in A..B instead.")
 @click.option("-m", "--message", help="Lint this text (e.g. a pull request title).")
+@verbose_option
 @pass_context
 def check_cmd(
     ctx: Context, message_file: Path | None, rev_range: str | None, message: str | None
