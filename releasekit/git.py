@@ -1,8 +1,8 @@
 """The only module that runs git: one subprocess per question, never a walk over commit objects.
 
-Every command goes through `GitRepository._run`, which turns a failure into a `GitError` carrying
-the command, git's own stderr and a hint. History is read as one tag listing plus one `git log`
-of `<last final tag>..HEAD`, so the cost does not grow with the length of the whole history.
+Every command goes through `GitRepository._run` (or the streamed `_log`), which turns a failure
+into a `GitError` carrying the command, git's own stderr and a hint. `history.read_history` puts
+the questions together for the version decision.
 """
 
 from __future__ import annotations
@@ -354,35 +354,3 @@ def _push_hint(text: str, remote: str, branch: str, tag: str) -> str | None:
             "then release again so the version accounts for the new commits"
         )
     return next((hint for needle, hint in _HINTS if needle in text), None)
-
-
-@dataclass(frozen=True)
-class History:
-    """What the version decision needs from git, read without walking the whole history."""
-
-    branch: str
-    head: str
-    tags: tuple[Tag, ...]
-    """Reachable release tags down to the last final one (all of them if none is final)."""
-    current: Tag | None
-    last_final: Tag | None
-    commits_since_final: tuple[RawCommit, ...]
-    since_current: frozenset[str]
-
-
-def read_history(repo: GitRepository, tag_format: str) -> History:
-    """Tags down to the last final release and one `git log` since it (plus a rev-list on a prerelease).
-
-    The cost follows the commits since the last final release, not the length of the history.
-    """
-    branch = repo.current_branch()
-    head = repo.head_sha()
-    tags = tuple(repo.release_tags(tag_format, down_to_final=True))
-    current = tags[0] if tags else None
-    last_final = next((tag for tag in tags if not tag.version.is_prerelease), None)
-    commits = tuple(repo.log(f"{last_final.sha}..HEAD" if last_final else None))
-    if current is None or current is last_final:
-        since_current = frozenset(commit.sha for commit in commits)
-    else:
-        since_current = repo.shas_in(f"{current.sha}..HEAD")
-    return History(branch, head, tags, current, last_final, commits, since_current)

@@ -1,6 +1,7 @@
-"""Split a commit log into releases, with `git log prevtag..tag` semantics.  (pure)
+"""Release history: what the version decision reads from git, and a log split into releases.
 
-A commit belongs to the oldest release whose tagged commit reaches it; commits that no release
+`read_history` asks the repository a handful of questions (one tag listing, bounded reachability
+checks, one `git log`), never walking the whole history. `split_into_releases` is pure: a commit belongs to the oldest release whose tagged commit reaches it; commits that no release
 tag reaches are unreleased. The split is one walk over the commit graph: each release marks the
 commits it reaches and stops at commits an older release already marked, so every commit and
 every parent edge is looked at once, whatever the number of tags or merges.
@@ -9,8 +10,10 @@ every parent edge is looked at once, whatever the number of tags or merges.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from releasekit.commits import RawCommit
+from releasekit.git import GitRepository, Tag
 
 
 def split_into_releases(
@@ -47,3 +50,35 @@ def split_into_releases(
     }
     result[None] = tuple(unreleased)
     return result
+
+
+@dataclass(frozen=True)
+class History:
+    """What the version decision needs from git, read without walking the whole history."""
+
+    branch: str
+    head: str
+    tags: tuple[Tag, ...]
+    """Reachable release tags down to the last final one (all of them if none is final)."""
+    current: Tag | None
+    last_final: Tag | None
+    commits_since_final: tuple[RawCommit, ...]
+    since_current: frozenset[str]
+
+
+def read_history(repo: GitRepository, tag_format: str) -> History:
+    """Tags down to the last final release and one `git log` since it (plus a rev-list on a prerelease).
+
+    The cost follows the commits since the last final release, not the length of the history.
+    """
+    branch = repo.current_branch()
+    head = repo.head_sha()
+    tags = tuple(repo.release_tags(tag_format, down_to_final=True))
+    current = tags[0] if tags else None
+    last_final = next((tag for tag in tags if not tag.version.is_prerelease), None)
+    commits = tuple(repo.log(f"{last_final.sha}..HEAD" if last_final else None))
+    if current is None or current is last_final:
+        since_current = frozenset(commit.sha for commit in commits)
+    else:
+        since_current = repo.shas_in(f"{current.sha}..HEAD")
+    return History(branch, head, tags, current, last_final, commits, since_current)

@@ -19,12 +19,14 @@ from releasekit.release import (
     Progress,
     ReleasePlan,
     ReleaseRequest,
-    ResumePoint,
-    find_resume_point,
     gather_state,
     plan_release,
-    push_release,
     resolve_channel,
+)
+from releasekit.steps import (
+    ResumePoint,
+    find_resume_point,
+    push_release,
     tag_release,
     write_and_commit,
 )

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from releasekit.errors import GitError
-from releasekit.git import GitRepository, read_history
+from releasekit.git import GitRepository
+from releasekit.history import read_history
 from releasekit.versioning import Version
 from tests.conftest import GitRepo
 
