@@ -115,8 +115,8 @@ _ENV_PREFIX = "RELEASEKIT_"
 _ENV_KEYS = ("tag_format", "changelog_file", "major_on_zero", "commit_message", "repository_url")
 
 
-def load_config(root: Path, env: Mapping[str, str] | None = None) -> Config:
-    """Read and validate `[tool.releasekit]` of `root/pyproject.toml`, then `RELEASEKIT_*` env."""
+def read_pyproject(root: Path) -> dict[str, Any]:
+    """`root/pyproject.toml` parsed; ConfigError when it is missing or not TOML."""
     pyproject = root / "pyproject.toml"
     if not pyproject.is_file():
         raise ConfigError(
@@ -124,9 +124,14 @@ def load_config(root: Path, env: Mapping[str, str] | None = None) -> Config:
             hint="run releasekit from the project root, or pass --project-dir",
         )
     try:
-        document = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+        return tomllib.loads(pyproject.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{pyproject} is not valid TOML: {exc}", hint="fix the syntax") from exc
+
+
+def load_config(root: Path, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate `[tool.releasekit]` of `root/pyproject.toml`, then `RELEASEKIT_*` env."""
+    document = read_pyproject(root)
     table = document.get("tool", {}).get("releasekit", {})
     if not isinstance(table, dict):
         raise ConfigError("[tool.releasekit] must be a table")

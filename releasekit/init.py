@@ -21,7 +21,7 @@ import tomlkit
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from releasekit.changelog import NEW_FILE
-from releasekit.config import config_from_table, load_config
+from releasekit.config import config_from_table, load_config, read_pyproject
 from releasekit.errors import ConfigError, ReleaseError
 from releasekit.git import GitRepository
 from releasekit.project import FileEdit, apply_edits, load_project
@@ -71,10 +71,7 @@ def detect_library(root: Path) -> Library:
             f"no pyproject.toml in {root}: releasekit init sets up an existing library",
             hint="run it in the library's root (or pass -C), or create the project first",
         )
-    try:
-        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"pyproject.toml is not valid TOML: {exc}", hint="fix it") from exc
+    data = read_pyproject(root)
     style: Literal["poetry", "pep621"] = "pep621" if "name" in data.get("project", {}) else "poetry"
     # The project as the release engine sees it (also refuses a dynamic or missing version).
     config = load_config(root)
