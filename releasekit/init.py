@@ -192,7 +192,7 @@ def apply_init(plan: InitPlan) -> None:
 
 def library_changelog(root: Path) -> str:
     """The changelog file configured for `root`, else CHANGELOG.md."""
-    data = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    data = read_pyproject(root)
     table: Any = data.get("tool", {}).get("releasekit", {})
     value = table.get("changelog_file") if isinstance(table, dict) else None
     return value if isinstance(value, str) and value else "CHANGELOG.md"
