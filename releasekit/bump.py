@@ -16,7 +16,8 @@ def plan_bump(
     project = load_project(config)
     current = Version.parse(project.declared_version)
     try:
-        tags = GitRepository(config.root).release_tags(config.tag_format)
+        # Only the highest reachable tag matters: bounded checks, not a walk of all history.
+        tags = GitRepository(config.root).release_tags(config.tag_format, down_to_final=True)
     except GitError:
         tags = []  # bumping files works outside a git repository too
     if tags and tags[0].version > current:

@@ -73,7 +73,7 @@ def run_release(
         if pending:
             resolve_channel(config, branch, request.prerelease)  # the same refusal as a fresh run
             return _resume(repo, config, resume, pending, publish, branch, dry_run, progress)
-    _, state = gather_state(config, for_release=True)
+    state = gather_state(repo, config)
     plan = plan_release(state, config, request)
     current = state.history.current
     if not plan.releasable and current is not None and (request.push or publish):

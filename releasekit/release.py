@@ -7,7 +7,6 @@ section, tag, commit message. `--dry-run` prints the plan; `apply_release` carri
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -80,11 +79,8 @@ class ReleasePlan:
         return self.next is not None
 
 
-def gather_state(config: Config, *, for_release: bool) -> tuple[GitRepository, RepoState]:
-    """Read git history, the project and the changelog; with `for_release`, refuse unsafe repos."""
-    repo = GitRepository(config.root)
-    if for_release:
-        repo.ensure_clean()
+def gather_state(repo: GitRepository, config: Config) -> RepoState:
+    """Read git history, the project and the changelog (deepening a shallow clone first)."""
     repo.ensure_full_history()
     history = read_history(repo, config.tag_format)
     if history.current is None:
@@ -93,7 +89,7 @@ def gather_state(config: Config, *, for_release: bool) -> tuple[GitRepository, R
     path = config.changelog_path
     text = path.read_text(encoding="utf-8") if path.is_file() else None
     today = dt.datetime.now(dt.UTC).date()
-    return repo, RepoState(history, project, text, today, repo.remote_name())
+    return RepoState(history, project, text, today, repo.remote_name())
 
 
 def _refuse_foreign_tags(repo: GitRepository, config: Config) -> None:
@@ -123,7 +119,7 @@ def resolve_channel(config: Config, branch: str, prerelease: str | None) -> str:
             raise VersionError(
                 f"unknown prerelease type {prerelease!r}", hint="use alpha, beta or rc"
             )
-        return _pre_kind(PRERELEASE_TYPES[prerelease])
+        return PRERELEASE_TYPES[prerelease]
     channel = config.channel_for(branch)
     if channel is None:
         mapped = ", ".join(f"{name} -> {value}" for name, value in config.branches.items())
@@ -132,25 +128,22 @@ def resolve_channel(config: Config, branch: str, prerelease: str | None) -> str:
             hint=f'add it under [tool.releasekit.branches], e.g. "{branch}" = "rc", '
             "or pass --prerelease alpha|beta|rc",
         )
-    return channel if channel == "final" else _pre_kind(channel)
-
-
-def _pre_kind(channel: str) -> str:
-    return {"alpha": "alpha", "beta": "beta", "rc": "rc", "a": "alpha", "b": "beta"}[channel]
+    return channel  # validated by the config: final, alpha, beta or rc
 
 
 def decide_version(
-    state: RepoState, config: Config, request: ReleaseRequest, channel: str
-) -> tuple[Version | None, str, Level, ChangeSet]:
-    """Next version, the reason, the level and the changes since the current release."""
+    state: RepoState,
+    config: Config,
+    request: ReleaseRequest,
+    channel: str,
+    since_final: ChangeSet,
+    since_current: ChangeSet,
+) -> tuple[Version | None, str, Level]:
+    """Next version (None: nothing to release), the reason, and the level since the current release."""
     history = state.history
     declared = Version.parse(state.project.declared_version)
     current = history.current.version if history.current else None
     last_final = history.last_final.version if history.last_final else None
-    since_final = collect_changes(history.commits_since_final)
-    since_current = collect_changes(
-        [c for c in history.commits_since_final if c.sha in history.since_current]
-    )
     level_final = release_level(since_final.changes, config.types)
     level_current = release_level(since_current.changes, config.types)
     if request.level == "auto":
@@ -165,24 +158,19 @@ def decide_version(
         )
         if new is None:
             where = f"since {history.current.name}" if history.current else "in the history"
-            return (
-                None,
-                f"nothing to release: no releasable commits {where}",
-                level_current,
-                since_current,
-            )
-        return new, _auto_reason(level_final, level_current, current), level_current, since_current
+            return None, f"nothing to release: no releasable commits {where}", level_current
+        return new, _auto_reason(level_final, level_current, current), level_current
     if request.level not in MANUAL_LEVELS:
         raise VersionError(
             f"unknown bump level {request.level!r}",
             hint="use auto, major, minor, patch, prerelease or release",
         )
-    base = max(v for v in (current, declared) if v is not None) if current else declared
+    base = max(current, declared) if current else declared
     pre_type = None if channel == "final" else channel
     if request.level == "prerelease" and pre_type is None:
         pre_type = "rc"
     new = bump_version(base, request.level, pre_type)
-    return new, f"manual {request.level} bump of {base}", level_current, since_current
+    return new, f"manual {request.level} bump of {base}", level_current
 
 
 def _auto_reason(level_final: Level, level_current: Level, current: Version | None) -> str:
@@ -196,7 +184,11 @@ def plan_release(state: RepoState, config: Config, request: ReleaseRequest) -> R
     history = state.history
     channel = resolve_channel(config, history.branch, request.prerelease)
     current = history.current.version if history.current else None
-    new, reason, level, changeset = decide_version(state, config, request, channel)
+    since_final = collect_changes(history.commits_since_final)
+    changeset = collect_changes(
+        [c for c in history.commits_since_final if c.sha in history.since_current]
+    )
+    new, reason, level = decide_version(state, config, request, channel, since_final, changeset)
     deciding = tuple(
         c for c in changeset.changes if c.breaking or config.level_of(c.type) > Level.NONE
     )
@@ -215,17 +207,17 @@ def plan_release(state: RepoState, config: Config, request: ReleaseRequest) -> R
     if current is not None:
         ensure_forward(current, new)
     tag = config.format_tag(str(new))  # run_release checks that no branch has this tag yet
-    section_changes = _section_changes(history, new, changeset)
+    # A final release lists everything since the last final release; a prerelease since the last tag.
     section = render_release_section(
         str(new),
         state.today,
-        section_changes,
+        (changeset if new.is_prerelease else since_final).changes,
         tag=tag,
         previous_tag=_previous_tag(history, new),
         repository_url=config.repository_url,
         types=config.types,
     )
-    edits = (*version_edits(state.project, str(new)), _changelog_edit(state, config, section))
+    edits = (*version_edits(state.project, str(new)), _changelog_edit(state, config, new, section))
     return replace(
         base,
         next=new,
@@ -237,26 +229,17 @@ def plan_release(state: RepoState, config: Config, request: ReleaseRequest) -> R
     )
 
 
-def _section_changes(
-    history: History, new: Version, since_current: ChangeSet
-) -> tuple[Change, ...]:
-    """A final release lists everything since the last final release; a prerelease since the last tag."""
-    if new.is_prerelease:
-        return since_current.changes
-    return collect_changes(history.commits_since_final).changes
-
-
 def _previous_tag(history: History, new: Version) -> str | None:
     if new.is_prerelease:
         return history.current.name if history.current else None
     return history.last_final.name if history.last_final else None
 
 
-def _changelog_edit(state: RepoState, config: Config, section: str) -> FileEdit:
+def _changelog_edit(state: RepoState, config: Config, new: Version, section: str) -> FileEdit:
     text = state.changelog_text
-    if text is not None and versions_in_changelog(text) & {_section_version(section)}:
+    if text is not None and str(new) in versions_in_changelog(text):
         raise ChangelogError(
-            f"{config.changelog_file} already has a section for {_section_version(section)}",
+            f"{config.changelog_file} already has a section for {new}",
             hint="remove that section or release another version",
         )
     try:
@@ -266,11 +249,6 @@ def _changelog_edit(state: RepoState, config: Config, section: str) -> FileEdit:
     return FileEdit(
         path=config.changelog_path, relpath=config.changelog_file, before=text, after=after
     )
-
-
-def _section_version(section: str) -> str:
-    match = re.match(r"## (\S+)", section)
-    return match.group(1) if match else ""
 
 
 def describe_changes(changes: Sequence[Change]) -> list[str]:

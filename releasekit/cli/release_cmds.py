@@ -63,10 +63,11 @@ def version_cmd(
 ) -> None:
     """Compute the next version from the commits since the last release."""
     from releasekit.cli.render import format_plan
+    from releasekit.git import GitRepository
     from releasekit.release import ReleaseRequest, gather_state, plan_release
 
     config = _config(ctx)
-    _, state = gather_state(config, for_release=False)
+    state = gather_state(GitRepository(config.root), config)
     if current:
         tag = state.history.current
         click.echo(str(tag.version) if tag else state.project.declared_version)
