@@ -8,10 +8,7 @@ pattern whose `version` group is the only span replaced.
 from __future__ import annotations
 
 import difflib
-import os
 import re
-import stat
-import tempfile
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +19,7 @@ import tomlkit
 import tomlkit.exceptions
 from tomlkit.items import String, StringType
 
+from releasekit.atomic import SERVED, KeepMode, Staged, stage
 from releasekit.config import Config, VersionFile
 from releasekit.errors import ConfigError, ReleaseError, VersionError
 from releasekit.versioning import Version
@@ -143,41 +141,18 @@ def apply_edits(edits: Sequence[FileEdit]) -> None:
                 f"{edit.relpath} changed after the release was planned; nothing was written",
                 hint="run the command again",
             )
-    staged: list[tuple[Path, Path]] = []
+    staged: list[Staged] = []
     try:
         for edit in edits:
             # through a symlink to its target: replacing the link itself would detach the file
             target = edit.path.resolve()
-            staged.append((_write_temp(target, edit.after), target))
+            staged.append(stage(target, edit.after.encode("utf-8"), mode=KeepMode(SERVED)))
     except OSError as exc:
-        for temp, _ in staged:
-            temp.unlink(missing_ok=True)
+        for temp in staged:
+            temp.discard()
         raise ReleaseError(f"cannot write version files: {exc}; nothing was changed") from exc
-    for temp, path in staged:
-        temp.replace(path)
-
-
-def _write_temp(target: Path, text: str) -> Path:
-    """`text` in a temp file beside `target`, flushed to disk, with the target's mode."""
-    mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else None
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    temp = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        temp.chmod(mode if mode is not None else 0o666 & ~_umask())
-    except OSError:
-        temp.unlink(missing_ok=True)
-        raise
-    return temp
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
+    for temp in staged:
+        temp.commit()
 
 
 def _declared_version(declared: dict[str, Any], dynamic: bool) -> str:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from releasekit.atomic import SERVED, KeepMode, write_atomic
 from releasekit.clients.model import (
     ALL_TOOLS,
     Credentials,
@@ -136,18 +137,5 @@ def _backup(path: Path) -> Path:
 
 
 def _write_atomically(path: Path, text: str, mode: int | None) -> None:
-    if mode is None:
-        mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.releasekit-tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        temporary.chmod(mode)
-        temporary.replace(path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    write_atomic(path, text.encode("utf-8"), mode=KeepMode(SERVED) if mode is None else mode)

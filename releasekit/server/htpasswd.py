@@ -15,9 +15,7 @@ verifier since passlib was abandoned and `crypt` left the standard library.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ from typing import Literal, cast, get_args
 import bcrypt
 import tomlkit
 
+from releasekit.atomic import SECRET, KeepMode, write_atomic
 from releasekit.errors import IndexServerError
 
 Role = Literal["read", "upload", "admin"]
@@ -159,22 +158,8 @@ def verify_password(password: str, entry: bytes) -> bool:
 
 def write_private_file(path: Path, data: bytes) -> None:
     """Replace `path` atomically; new files get mode 0600, existing ones keep their mode."""
-    try:
-        mode = path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        mode = 0o600
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(tmp).chmod(mode)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, data, mode=KeepMode(SECRET))
 
 
 # Editing (the CLI). These read the file leniently, so `user add --update` can replace a

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from releasekit.atomic import SERVED, write_atomic
 from releasekit.errors import IndexServerError
 
 TEMP_PREFIX = ".releasekit-upload-"
@@ -102,20 +103,9 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def atomic_write(target: Path, data: bytes, *, fsync: bool = True) -> None:
-    """Write `data` to `target` via a temp file in the same directory, fsync and rename."""
+    """Write a state file atomically, world-readable: a web server in front may serve it."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            if fsync:
-                handle.flush()
-                os.fsync(handle.fileno())
-        Path(temp).replace(target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            Path(temp).unlink()
-        raise
+    write_atomic(target, data, mode=SERVED, durable=fsync)
 
 
 class LocalStorage(Storage):
