@@ -7,7 +7,8 @@
     ├── ChangelogError           CHANGELOG.md has no place to insert a release
     ├── BuildError               building the sdist or wheel failed
     ├── PublishError             uploading to or verifying against an index failed
-    └── IndexServerError         the bundled index server cannot start or act
+    ├── IndexServerError         the bundled index server cannot start or act
+    └── BundleError              an air-gapped bundle cannot be planned, fetched, verified, imported
 
 Every message says what is wrong; `hint` says what to do next. The CLI turns these into one
 `error:` line (plus the hint) and exit code 1, in one place.
@@ -56,3 +57,7 @@ class PublishError(ReleaseError):
 
 class IndexServerError(ReleaseError):
     """The bundled index server cannot start or carry out an admin action."""
+
+
+class BundleError(ReleaseError):
+    """An air-gapped bundle cannot be planned, fetched, verified or imported."""

@@ -11,6 +11,7 @@ LAZY_GROUPS = {
     "client": "releasekit.cli.client_cmds:client_group",
     "forge": "releasekit.cli.forge_cmds:forge_group",
     "init": "releasekit.cli.forge_cmds:init_cmd",
+    "bundle": "releasekit.cli.bundle_cmds:bundle_group",
 }
 
 

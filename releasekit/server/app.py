@@ -21,6 +21,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from releasekit.server.auth import Authenticator, AuthError
+from releasekit.server.bundle_locks import bundle_lock
 from releasekit.server.catalogue import Catalogue, PendingFile, metadata_state_name
 from releasekit.server.metrics import CONTENT_TYPE as METRICS_TYPE
 from releasekit.server.metrics import Metrics
@@ -190,6 +191,7 @@ def create_app(
         Route("/legacy/", upload_endpoint, methods=["POST"]),
         Route("/legacy", upload_endpoint, methods=["POST"]),
         Route("/packages/{filename}", package_file, methods=["GET", "HEAD"]),
+        Route("/bundles/{bundle}/{lock}", bundle_lock, methods=["GET", "HEAD"]),
         Route(settings.health_endpoint, health, methods=["GET", "HEAD"]),
         Route("/ready", ready, methods=["GET", "HEAD"]),
         Route("/metrics", metrics, methods=["GET"]),

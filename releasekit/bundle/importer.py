@@ -1,0 +1,154 @@
+"""`bundle import`: verify, work out what would change, then apply it (or only print it).
+
+Two ways in: `--packages-dir` writes into a packages directory directly (a stopped server, or
+a running one that picks the change up), keeping each file's upstream upload time as its mtime
+(the index's upload time) and applying yanks and tombstones; `--index` uploads over the legacy
+API, where the server stamps its own upload time and yanks need an admin on the index host.
+Importing the same bundle twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from releasekit.bundle.lock import FILES_DIR, parse_lock
+from releasekit.bundle.manifest import Manifest
+from releasekit.bundle.remote import RemoteIndex
+from releasekit.bundle.upstream import parse_time
+from releasekit.bundle.verify import verify_bundle
+from releasekit.errors import BundleError
+from releasekit.server.catalogue import Catalogue
+from releasekit.server.pages import PageSet
+from releasekit.server.records import filename_project, hash_file
+from releasekit.server.storage import LocalStorage, atomic_write
+
+LOCKS_STATE = "bundles"
+
+
+@dataclass(frozen=True)
+class ImportPlan:
+    """What an import does: files to add, files already there, yanks to apply, locks served."""
+
+    bundle_id: str
+    add: tuple[str, ...]
+    present: tuple[str, ...]
+    yank: tuple[tuple[str, str], ...]
+    locks: tuple[str, ...]
+
+
+def served_requirements(directory: Path, lock: str) -> str:
+    """The requirements.txt form of a bundle lock (pins + hashes) that the index serves."""
+    parsed = parse_lock((directory / lock).read_text(encoding="utf-8"), str(directory / lock))
+    lines = [f"# {parsed.target}: releasekit bundle lock; install with -i <this index>/simple/"]
+    lines += [f"{e.name}=={e.version} --hash=sha256:{e.sha256}" for e in parsed.entries]
+    return "\n".join(lines) + "\n"
+
+
+def _plan(manifest: Manifest, existing: dict[str, str], yanked: dict[str, str]) -> ImportPlan:
+    """Compare the bundle with what the index holds ({filename: sha256}, {filename: reason})."""
+    missing = [n for n, s in manifest.inherited if existing.get(n) != s]
+    if manifest.parent and missing:
+        raise BundleError(
+            f"bundle {manifest.bundle_id} is a delta on bundle {manifest.parent}, which was not "
+            f"imported here: {FILES_DIR}/{missing[0]} ({len(missing)} file(s)) is not on the index",
+            hint=f"import bundle {manifest.parent} first, then this one",
+        )
+    add, present = [], []
+    for name, record in sorted(manifest.files.items()):
+        if name not in existing:
+            add.append(name)
+        elif existing[name] == record.sha256:
+            present.append(name)
+        else:
+            raise BundleError(
+                f"{FILES_DIR}/{name}: the index already has a different file with this name",
+                hint="nothing was imported; remove the index's copy if the bundle's is right",
+            )
+    wanted = {n: r.yanked for n, r in manifest.files.items() if r.yanked is not None}
+    wanted |= {n: reason for n, reason in manifest.tombstones if n in existing or n in wanted}
+    yank = tuple(sorted((n, r) for n, r in wanted.items() if yanked.get(n) != r))
+    return ImportPlan(manifest.bundle_id, tuple(add), tuple(present), yank, manifest.locks)
+
+
+def import_to_directory(
+    bundle: Path,
+    packages: Path,
+    *,
+    key: Path | None = None,
+    dry_run: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> ImportPlan:
+    """Verify `bundle` and import it into the packages directory `packages`."""
+    if not packages.is_dir():
+        raise BundleError(
+            f"packages directory {packages} does not exist",
+            hint="pass the directory `releasekit server run` serves",
+        )
+    manifest = verify_bundle(bundle, key).manifest
+    storage = LocalStorage(packages)
+    catalogue = Catalogue(storage)
+    catalogue.load()
+    existing = {n: r.sha256 for n, r in catalogue.files.items()}
+    for name in {*manifest.files, *dict(manifest.inherited)} - set(existing):
+        if storage.stat(name) is not None:  # on disk but not indexable: hash it ourselves
+            existing[name] = hash_file(storage.path(name))[0]
+    yanked = {n: r.yanked for n, r in catalogue.files.items() if r.yanked is not None}
+    plan = _plan(manifest, existing, yanked)
+    if dry_run:
+        return plan
+    storage.prepare()
+    for name in plan.add:
+        record = manifest.files[name]
+        handle, temp = storage.new_upload()
+        with handle, (bundle / FILES_DIR / name).open("rb") as source:
+            while chunk := source.read(1024 * 1024):
+                handle.write(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
+        uploaded = parse_time(record.upload_time)
+        if uploaded is not None:  # the index reports a file's mtime as its upload time
+            os.utime(temp, (uploaded.timestamp(), uploaded.timestamp()))
+        temp.chmod(0o644)  # served files are world-readable (nginx workers read them)
+        storage.commit(temp, name, overwrite=False)
+        if progress is not None:
+            progress(name)
+    changed = catalogue.load()
+    for name, reason in plan.yank:
+        changed |= catalogue.set_yanked([name], reason)
+    PageSet(catalogue, storage).rebuild(changed)
+    catalogue.save()
+    for lock in plan.locks:
+        text = served_requirements(bundle, lock).encode()
+        slug = lock.removeprefix("pylock.").removesuffix(".toml")
+        for folder in (plan.bundle_id, "latest"):
+            atomic_write(storage.state_dir / LOCKS_STATE / folder / f"{slug}.txt", text)
+    return plan
+
+
+def import_over_api(
+    bundle: Path,
+    index_url: str,
+    *,
+    auth: tuple[str, str] | None,
+    key: Path | None = None,
+    dry_run: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> ImportPlan:
+    """Verify `bundle` and upload its files to a running index (legacy upload API)."""
+    manifest = verify_bundle(bundle, key).manifest
+    remote = RemoteIndex(index_url, auth)
+    projects = {r.project for r in manifest.files.values()}
+    projects |= {filename_project(n) for n, _ in manifest.inherited}
+    existing, yanked = remote.state(sorted(projects))
+    plan = _plan(manifest, existing, yanked)
+    if dry_run:
+        return plan
+    for name in plan.add:
+        record = manifest.files[name]
+        remote.upload(bundle / FILES_DIR / name, record.project, record.version, record.sha256)
+        if progress is not None:
+            progress(name)
+    return plan
