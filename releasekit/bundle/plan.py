@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,10 +78,12 @@ def plan_bundle(
     uv = find_uv()
     upstream = upstream or Upstream(index_url)
     locks = []
-    for target in targets:
-        if progress is not None:
-            progress(target)
-        locks.append((target, tuple(lock_target(requirements, target, upstream, uv))))
+    with tempfile.TemporaryDirectory(prefix="releasekit-uv-cache-") as cache:
+        for target in targets:
+            if progress is not None:
+                progress(target)
+            packages = lock_target(requirements, target, upstream, uv, Path(cache))
+            locks.append((target, tuple(packages)))
     plan = BundlePlan(public_url(upstream.index_url), tuple(requirements), tuple(locks))
     if since is None:
         return plan

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,10 +33,10 @@ from releasekit.bundle.upstream import Upstream, UpstreamFile
 from releasekit.errors import BundleError
 
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)")
-# Names uv gives when it explains a failure ("no version of x", "x==1 has no wheels ...").
+# Names uv gives when it explains a failure ("x was not found", "x==1 has no wheels", ...).
 _CULPRIT = re.compile(
-    r"(?:no (?:matching )?versions? of|only|not found in the package registry[^`]*|depend on|"
-    r"you require) `?([A-Za-z0-9][A-Za-z0-9._-]*)"
+    r"(?:\b([A-Za-z0-9][A-Za-z0-9._-]*)(?:[=<>!~]=?[^\s,]+)? (?:was not found|has no|have no))"
+    r"|(?:\bno versions? of ([A-Za-z0-9][A-Za-z0-9._-]*))"
 )
 
 
@@ -70,9 +71,13 @@ def find_uv() -> str:
 
 
 def resolve_pins(
-    requirements: Sequence[str], target: Target, upstream: Upstream, uv: str
+    requirements: Sequence[str], target: Target, upstream: Upstream, uv: str, cache: Path
 ) -> list[tuple[str, str]]:
-    """(name, version) of the full closure for `target`, as uv resolves it."""
+    """(name, version) of the full closure for `target`, as uv resolves it.
+
+    `cache` is a uv cache private to one plan: targets share index pages, and nothing from an
+    earlier plan (or the user's own cache) can leak into this one.
+    """
     with tempfile.TemporaryDirectory(prefix="releasekit-plan-") as work:
         infile = Path(work) / "requirements.in"
         infile.write_text("\n".join(requirements) + "\n", encoding="utf-8")
@@ -80,6 +85,10 @@ def resolve_pins(
             uv, "pip", "compile", str(infile), "--no-config", "--no-header", "--no-annotate",
             "--quiet", "--color", "never", "--python-platform", target.uv_platform(),
             "--python-version", target.python, "--default-index", upstream.index_url,
+            "--cache-dir", str(cache),
+            # uv would otherwise download a CPython of the target's version from the internet
+            # to build sdists with; ours builds them (only metadata-less sdists need it).
+            "--no-python-downloads", "--python", sys.executable,
         ]  # fmt: skip
         result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -152,8 +161,8 @@ def unsatisfiable(
             wanted[canonicalize_name(Requirement(text).name)] = text
         except InvalidRequirement:
             return BundleError(f"invalid requirement {text!r}", hint="use PEP 508: name==1.2.3")
-    named = [canonicalize_name(m) for m in _CULPRIT.findall(stderr)]
-    culprits = [n for n in dict.fromkeys(named) if n not in {"and", "the", "you"}]
+    named = [canonicalize_name(a or b) for a, b in _CULPRIT.findall(stderr)]
+    culprits = list(dict.fromkeys(named))
     detail = stderr.strip().splitlines()[-1] if stderr.strip() else "uv failed without output"
     for name in sorted(culprits, key=lambda n: (n not in wanted, culprits.index(n))):
         try:
@@ -197,11 +206,11 @@ def _nearest(requirement: str, versions: list[str]) -> str:
 
 
 def lock_target(
-    requirements: Sequence[str], target: Target, upstream: Upstream, uv: str
+    requirements: Sequence[str], target: Target, upstream: Upstream, uv: str, cache: Path
 ) -> list[LockedPackage]:
     """The target's closure with one chosen file per package."""
     locked = []
-    for name, version in resolve_pins(requirements, target, upstream, uv):
+    for name, version in resolve_pins(requirements, target, upstream, uv, cache):
         chosen = choose_file(upstream.files(name), version, target)
         if chosen is None:
             versions = available_versions(upstream.files(name), target)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -66,7 +67,7 @@ def fetch_cmd(plan_dir: Path, output: Path, jobs: int, key: Path | None, index: 
     """Download the plan's files once each, check every hash, and write the bundle."""
     the_plan = plan.read_plan(plan_dir)
     auth = _userinfo(index)
-    with click.progressbar(length=len(the_plan.carried()), label="fetching", file=click.get_text_stream("stderr")) as bar:
+    with click.progressbar(length=len(the_plan.carried()), label="fetching", file=sys.stderr) as bar:
         manifest = fetch_mod.fetch_bundle(the_plan, output, jobs=jobs, auth=auth, progress=lambda p: bar.update(1))
     if key is not None:
         sign.sign_bundle(output, key)
@@ -102,7 +103,7 @@ def sign_cmd(bundle: Path, key: Path) -> None:
 @click.option("--key", type=FILE, help="Ed25519 public key: the signature must be by it.")
 def verify_cmd(bundle: Path, key: Path | None) -> None:
     """Check signature, SHA256SUMS, every file's hash and each lock's closure."""
-    with click.progressbar(length=1, label="hashing", file=click.get_text_stream("stderr")) as bar:
+    with click.progressbar(length=1, label="hashing", file=sys.stderr) as bar:
         def told(done: int, total: int) -> None:
             bar.length = total
             bar.update(1)

@@ -25,6 +25,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from releasekit.bundle.fetch import fetch_bundle
+from releasekit.bundle.plan import plan_bundle, write_plan
+from releasekit.bundle.sign import generate_key, sign_bundle
 from releasekit.bundle.targets import Target, parse_target
 
 TARGETS = (
@@ -142,6 +145,7 @@ class Index:
     url: str
     packages: Path
     process: subprocess.Popen[bytes]
+    log: Path
 
     @property
     def simple(self) -> str:
@@ -170,36 +174,71 @@ def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
         time.sleep(0.05)
 
 
+def launch(packages: Path, log: Path, *args: str) -> Index:
+    """Start `releasekit server run DIR -p 0 ARGS` and wait for its port and /health."""
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "releasekit.server.cli", "run", str(packages),
+             "-p", "0", "-i", "127.0.0.1", *args],
+            stdout=sink, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    deadline = time.monotonic() + 30
+    port = None
+    while port is None:
+        if match := _LISTENING.search(log.read_text(errors="replace")):
+            port = int(match.group(1))
+        elif process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"index did not start:\n{log.read_text()}")
+        else:
+            time.sleep(0.05)
+    index = Index(f"http://127.0.0.1:{port}", packages, process, log)
+    wait_for(lambda: requests.get(f"{index.url}/health", timeout=5).status_code == 200)
+    return index
+
+
 @pytest.fixture
 def start_index(tmp_path: Path) -> Iterator[Callable[..., Index]]:
-    """Start `releasekit server run DIR -p 0` and wait for its port and /health."""
+    """Start indexes for one test; all are stopped (by their PID) at its end."""
     started: list[Index] = []
 
     def start(packages: Path, *args: str) -> Index:
-        log = tmp_path / f"index-{len(started)}.log"
-        with log.open("wb") as sink:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "releasekit.server.cli", "run", str(packages),
-                 "-p", "0", "-i", "127.0.0.1", *args],
-                stdout=sink, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        deadline = time.monotonic() + 30
-        port = None
-        while port is None:
-            if match := _LISTENING.search(log.read_text(errors="replace")):
-                port = int(match.group(1))
-            elif process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise AssertionError(f"index did not start:\n{log.read_text()}")
-            else:
-                time.sleep(0.05)
-        index = Index(f"http://127.0.0.1:{port}", packages, process)
+        index = launch(packages, tmp_path / f"index-{len(started)}.log", *args)
         started.append(index)
-        wait_for(lambda: requests.get(f"{index.url}/health", timeout=5).status_code == 200)
         return index
 
     yield start
     for index in started:
+        index.stop()
+
+
+@dataclass(frozen=True)
+class Built:
+    """A module's shared upstream, its plan and a signed bundle (tests copy, never modify)."""
+
+    upstream: Index
+    plan: Path
+    bundle: Path
+    key: Path
+    public: Path
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
+    """Plan, fetch and sign the three-target bundle once per test module."""
+    root = tmp_path_factory.mktemp("built")
+    packages = root / "upstream"
+    packages.mkdir()
+    fill_upstream(packages)
+    index = launch(packages, root / "upstream.log", "-a", ".")
+    try:
+        plan = plan_bundle(REQUIREMENTS, TARGETS, index.simple)
+        write_plan(plan, root / "plan")
+        fetch_bundle(plan, root / "bundle")
+        public = generate_key(root / "keys" / "signer")
+        sign_bundle(root / "bundle", root / "keys" / "signer")
+        yield Built(index, root / "plan", root / "bundle", root / "keys" / "signer", public)
+    finally:
         index.stop()
 
 
