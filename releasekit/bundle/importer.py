@@ -9,6 +9,7 @@ Importing the same bundle twice changes nothing the second time.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from releasekit.bundle.remote import RemoteIndex
 from releasekit.bundle.upstream import parse_time
 from releasekit.bundle.verify import verify_bundle
 from releasekit.errors import BundleError
-from releasekit.server.catalogue import Catalogue
+from releasekit.server.catalogue import YANKED_NAME, Catalogue
 from releasekit.server.pages import PageSet
 from releasekit.server.records import filename_project, hash_file
 from releasekit.server.storage import LocalStorage, atomic_write
@@ -42,7 +43,12 @@ class ImportPlan:
 def served_requirements(directory: Path, lock: str) -> str:
     """The requirements.txt form of a bundle lock (pins + hashes) that the index serves."""
     parsed = parse_lock((directory / lock).read_text(encoding="utf-8"), str(directory / lock))
-    lines = [f"# {parsed.target}: releasekit bundle lock; install with -i <this index>/simple/"]
+    platforms = " ".join(f"--platform {p}" for p in parsed.target.platforms()[:4])
+    lines = [
+        f"# {parsed.target}: releasekit bundle lock; install with -i <this index>/simple/",
+        f"# from another machine: pip install --only-binary :all: {platforms} ... "
+        f"--python-version {parsed.target.python} --target DIR -r <this file>",
+    ]
     lines += [f"{e.name}=={e.version} --hash=sha256:{e.sha256}" for e in parsed.entries]
     return "\n".join(lines) + "\n"
 
@@ -73,6 +79,18 @@ def _plan(manifest: Manifest, existing: dict[str, str], yanked: dict[str, str]) 
     return ImportPlan(manifest.bundle_id, tuple(add), tuple(present), yank, manifest.locks)
 
 
+def _yanked(storage: LocalStorage) -> dict[str, str]:
+    """The directory's yank state ({filename: reason}), read without indexing anything."""
+    try:
+        data = json.loads(storage.read_state(YANKED_NAME) or b"{}")
+    except ValueError:
+        raise BundleError(
+            f"{storage.state_dir / YANKED_NAME} is damaged",
+            hint="fix it by hand, or run `releasekit server reindex` first",
+        ) from None
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
 def import_to_directory(
     bundle: Path,
     packages: Path,
@@ -90,13 +108,12 @@ def import_to_directory(
     manifest = verify_bundle(bundle, key).manifest
     storage = LocalStorage(packages)
     catalogue = Catalogue(storage)
-    catalogue.load()
+    catalogue.load(index=False)  # reading only: indexing would write sidecars
     existing = {n: r.sha256 for n, r in catalogue.files.items()}
     for name in {*manifest.files, *dict(manifest.inherited)} - set(existing):
-        if storage.stat(name) is not None:  # on disk but not indexable: hash it ourselves
+        if storage.stat(name) is not None:  # on disk, not indexed yet: hash it ourselves
             existing[name] = hash_file(storage.path(name))[0]
-    yanked = {n: r.yanked for n, r in catalogue.files.items() if r.yanked is not None}
-    plan = _plan(manifest, existing, yanked)
+    plan = _plan(manifest, existing, _yanked(storage))
     if dry_run:
         return plan
     storage.prepare()
@@ -115,16 +132,19 @@ def import_to_directory(
         storage.commit(temp, name, overwrite=False)
         if progress is not None:
             progress(name)
-    changed = catalogue.load()
-    for name, reason in plan.yank:
-        changed |= catalogue.set_yanked([name], reason)
-    PageSet(catalogue, storage).rebuild(changed)
-    catalogue.save()
+    if plan.add or plan.yank:  # an import with nothing to do writes nothing
+        changed = catalogue.load()
+        for name, reason in plan.yank:
+            changed |= catalogue.set_yanked([name], reason)
+        PageSet(catalogue, storage).rebuild(changed)
+        catalogue.save()
     for lock in plan.locks:
         text = served_requirements(bundle, lock).encode()
         slug = lock.removeprefix("pylock.").removesuffix(".toml")
         for folder in (plan.bundle_id, "latest"):
-            atomic_write(storage.state_dir / LOCKS_STATE / folder / f"{slug}.txt", text)
+            name = f"{LOCKS_STATE}/{folder}/{slug}.txt"
+            if storage.read_state(name) != text:
+                atomic_write(storage.state_dir / name, text)
     return plan
 
 

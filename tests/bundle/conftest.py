@@ -252,3 +252,6 @@ def upstream(tmp_path: Path, start_index: Callable[..., Index]) -> Index:
 
 def target_by_platform(prefix: str) -> Target:
     return next(t for t in TARGETS if t.platform.startswith(prefix))
+
+
+from tests.server.conftest import users  # noqa: E402, F401  (the htpasswd fixture, reused)
