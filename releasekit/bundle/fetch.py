@@ -153,7 +153,9 @@ def fetch_bundle(
         atomic_write(directory / lock_name(target), text.encode())
         locks.append(lock_name(target))
     names = [f"{FILES_DIR}/{n}" for n in carried]
-    names += [f"{FILES_DIR}/{n}.metadata" for n in carried if (files_dir / f"{n}.metadata").exists()]
+    names += [
+        f"{FILES_DIR}/{n}.metadata" for n in carried if (files_dir / f"{n}.metadata").exists()
+    ]
     body = render_sums(directory, names + locks)
     records = {n: _record(files_dir, n, f, plan) for n, f in carried.items()}
     manifest = Manifest(
@@ -164,7 +166,9 @@ def fetch_bundle(
         targets=tuple(str(t) for t, _ in plan.locks),
         locks=tuple(locks),
         files=records,
-        inherited=tuple((n, s) for n, s in plan.inherited if n in plan.files() and n not in carried),
+        inherited=tuple(
+            (n, s) for n, s in plan.inherited if n in plan.files() and n not in carried
+        ),
         tombstones=plan.tombstones,
     )
     atomic_write(directory / MANIFEST, manifest.to_json().encode())

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from releasekit.server.storage import atomic_write
 from releasekit.bundle.lock import lock_name, render_lock
 from releasekit.bundle.manifest import read_manifest
 from releasekit.bundle.resolve import LockedPackage, find_uv, lock_target
 from releasekit.bundle.targets import Target, parse_target
 from releasekit.bundle.upstream import Upstream, UpstreamFile
 from releasekit.errors import BundleError
+from releasekit.server.storage import atomic_write
 
 PLAN_NAME = "plan.json"
 

@@ -57,13 +57,10 @@ def find_uv() -> str:
     """The uv binary (a dependency of releasekit); one clear error when it is missing."""
     try:
         from uv import find_uv_bin
-    except ImportError:
-        find_uv_bin = None
-    if find_uv_bin is not None:
-        try:
-            return str(find_uv_bin())
-        except FileNotFoundError:
-            pass
+
+        return str(find_uv_bin())
+    except (ImportError, FileNotFoundError):
+        pass
     raise BundleError(
         "bundle plan needs uv to resolve for other platforms, and it is not installed",
         hint="pip install 'uv>=0.8' into the environment that runs releasekit",
@@ -93,7 +90,7 @@ def resolve_pins(
         result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise unsatisfiable(requirements, target, upstream, result.stderr)
-    pins = []
+    pins: list[tuple[str, str]] = []
     for line in result.stdout.splitlines():
         if match := _PIN.match(line.strip()):
             pins.append((canonicalize_name(match.group(1)), match.group(2)))

@@ -18,7 +18,11 @@ _MANYLINUX = re.compile(r"^manylinux_2_(\d+)_(x86_64|aarch64|i686|ppc64le|s390x)
 _LEGACY_MANYLINUX = {"manylinux2014": 17, "manylinux2010": 12, "manylinux1": 5}
 _MUSLLINUX = re.compile(r"^musllinux_1_(\d+)_(x86_64|aarch64|i686|ppc64le|s390x|armv7l)$")
 _MACOS = re.compile(r"^macosx_(\d+)_(\d+)_(x86_64|arm64|universal2)$")
-_WINDOWS = {"win_amd64": ("AMD64", "x86_64"), "win_arm64": ("ARM64", "aarch64"), "win32": ("x86", "i686")}
+_WINDOWS = {
+    "win_amd64": ("AMD64", "x86_64"),
+    "win_arm64": ("ARM64", "aarch64"),
+    "win32": ("x86", "i686"),
+}
 # The glibc levels uv 0.13 accepts in `--python-platform <arch>-manylinux_2_<n>`.
 _UV_GLIBC = (17, 28, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40)
 EXAMPLES = "manylinux_2_28_x86_64/3.11, musllinux_1_2_aarch64/3.12, win_amd64/3.13"
@@ -51,7 +55,9 @@ class Target:
             for glibc in range(level, 4, -1):
                 found.append(f"manylinux_2_{glibc}_{arch}")
                 for legacy, legacy_glibc in _LEGACY_MANYLINUX.items():
-                    if glibc == legacy_glibc and (legacy == "manylinux2014" or arch in ("x86_64", "i686")):
+                    if glibc == legacy_glibc and (
+                        legacy == "manylinux2014" or arch in ("x86_64", "i686")
+                    ):
                         found.append(f"{legacy}_{arch}")
             return found
         if match := _MUSLLINUX.match(self.platform):
@@ -132,7 +138,9 @@ def parse_target(text: str) -> Target:
         or _MACOS.match(platform)
         or platform in _WINDOWS
     )
-    if platform in _LEGACY_MANYLINUX or any(platform.startswith(f"{p}_") for p in _LEGACY_MANYLINUX):
+    if platform in _LEGACY_MANYLINUX or any(
+        platform.startswith(f"{p}_") for p in _LEGACY_MANYLINUX
+    ):
         raise BundleError(
             f"target {text!r}: use the PEP 600 name (manylinux2014_x86_64 is manylinux_2_17_x86_64)",
             hint=f"examples: {EXAMPLES}",

@@ -67,7 +67,9 @@ class Upstream:
                 f"the upstream index refused {url} ({response.status_code})",
                 hint="put credentials in the index URL (https://user:token@host/simple/)",
             )
-        if response.status_code != 200 or not response.headers.get("content-type", "").startswith(JSON):
+        if response.status_code != 200 or not response.headers.get("content-type", "").startswith(
+            JSON
+        ):
             raise BundleError(
                 f"{url} did not answer PEP 691 JSON ({response.status_code}, "
                 f"{response.headers.get('content-type')!r})",

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.markers import default_environment
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import Version
 
@@ -121,7 +120,7 @@ def _check_entries(directory: Path, lock: str, parsed: ParsedLock, manifest: Man
 
 def _check_closure(directory: Path, lock: str, parsed: ParsedLock) -> tuple[int, list[str]]:
     """Each locked package's Requires-Dist (for the lock's target) must be in the lock."""
-    environment = {**default_environment(), **parsed.target.environment(), "extra": ""}
+    environment = {**parsed.target.environment(), "extra": ""}
     versions = {e.name: e.version for e in parsed.entries}
     checked, unchecked = 0, []
     for entry in parsed.entries:

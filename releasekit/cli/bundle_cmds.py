@@ -36,13 +36,18 @@ def bundle_group() -> None:
 @bundle_group.command("plan")
 @click.argument("requirements", nargs=-1)
 @click.option("-r", "--requirement", "files", multiple=True, type=FILE, help="A requirements file.")
-@click.option("--target", "targets", multiple=True, required=True, help="PLATFORM/PYTHON, repeatable.")
-@click.option("--index", envvar="RELEASEKIT_UPSTREAM", required=True, help="Upstream simple index URL.")
+@click.option(
+    "--target", "targets", multiple=True, required=True, help="PLATFORM/PYTHON, repeatable."
+)
+@click.option(
+    "--index", envvar="RELEASEKIT_UPSTREAM", required=True, help="Upstream simple index URL."
+)
 @click.option("--since", type=DIR, help="A previous bundle: carry only what is new (delta).")
 @click.option("-o", "--output", type=DIR, required=True, help="Plan directory to write.")
 def plan_cmd(requirements: tuple[str, ...], files: tuple[Path, ...], targets: tuple[str, ...],
              index: str, since: Path | None, output: Path) -> None:  # fmt: skip
     """Resolve REQUIREMENTS for every --target and write one pylock.toml per target."""
+
     def told(target: Target) -> None:
         click.echo(f"resolving for {target} ...", err=True)
 
@@ -53,8 +58,12 @@ def plan_cmd(requirements: tuple[str, ...], files: tuple[Path, ...], targets: tu
     for target, packages in result.locks:
         click.echo(f"{target}: {len(packages)} packages")
     for target, package in result.sdists():
-        click.echo(f"note: {target}: {package.name} {package.version} has no wheel for this target; carrying its sdist {package.file.filename} (built on install)")
-    click.echo(f"{len(result.carried())} files to fetch, {len(result.tombstones)} tombstones -> {output}")
+        click.echo(
+            f"note: {target}: {package.name} {package.version} has no wheel for this target; carrying its sdist {package.file.filename} (built on install)"
+        )
+    click.echo(
+        f"{len(result.carried())} files to fetch, {len(result.tombstones)} tombstones -> {output}"
+    )
 
 
 @bundle_group.command("fetch")
@@ -67,11 +76,17 @@ def fetch_cmd(plan_dir: Path, output: Path, jobs: int, key: Path | None, index: 
     """Download the plan's files once each, check every hash, and write the bundle."""
     the_plan = plan.read_plan(plan_dir)
     auth = _userinfo(index)
-    with click.progressbar(length=len(the_plan.carried()), label="fetching", file=sys.stderr) as bar:
-        manifest = fetch_mod.fetch_bundle(the_plan, output, jobs=jobs, auth=auth, progress=lambda p: bar.update(1))
+    with click.progressbar(
+        length=len(the_plan.carried()), label="fetching", file=sys.stderr
+    ) as bar:
+        manifest = fetch_mod.fetch_bundle(
+            the_plan, output, jobs=jobs, auth=auth, progress=lambda p: bar.update(1)
+        )
     if key is not None:
         sign.sign_bundle(output, key)
-    click.echo(f"bundle {manifest.bundle_id}: {len(manifest.files)} files, {len(manifest.locks)} locks -> {output}")
+    click.echo(
+        f"bundle {manifest.bundle_id}: {len(manifest.files)} files, {len(manifest.locks)} locks -> {output}"
+    )
 
 
 def _userinfo(url: str | None) -> tuple[str, str] | None:
@@ -104,13 +119,18 @@ def sign_cmd(bundle: Path, key: Path) -> None:
 def verify_cmd(bundle: Path, key: Path | None) -> None:
     """Check signature, SHA256SUMS, every file's hash and each lock's closure."""
     with click.progressbar(length=1, label="hashing", file=sys.stderr) as bar:
+
         def told(done: int, total: int) -> None:
             bar.length = total
             bar.update(1)
 
         report = verify.verify_bundle(bundle, key, progress=told)
-    signed = f"signed by {report.signed_by}" if report.signed_by else "signature not checked (no --key)"
-    click.echo(f"ok: bundle {report.manifest.bundle_id}: {report.hashed} files hashed, {report.packages_checked} dependency lists checked, {signed}")
+    signed = (
+        f"signed by {report.signed_by}" if report.signed_by else "signature not checked (no --key)"
+    )
+    click.echo(
+        f"ok: bundle {report.manifest.bundle_id}: {report.hashed} files hashed, {report.packages_checked} dependency lists checked, {signed}"
+    )
     for entry in report.unchecked:
         click.echo(f"note: closure not checked (no metadata in the bundle): {entry}")
 
@@ -130,13 +150,24 @@ def import_cmd(bundle: Path, packages_dir: Path | None, index: str | None, user:
         raise BundleError("pass exactly one of --packages-dir and --index", hint="see --help")
     told = lambda name: click.echo(f"imported {name}", err=True)  # noqa: E731
     if packages_dir is not None:
-        result = importer.import_to_directory(bundle, packages_dir, key=key, dry_run=dry_run, progress=told)
+        result = importer.import_to_directory(
+            bundle, packages_dir, key=key, dry_run=dry_run, progress=told
+        )
     else:
         auth = (user, password or "") if user else None
-        result = importer.import_over_api(bundle, str(index), auth=auth, key=key, dry_run=dry_run, progress=told)
+        result = importer.import_over_api(
+            bundle, str(index), auth=auth, key=key, dry_run=dry_run, progress=told
+        )
     verb = "would" if dry_run else "did"
     for name in result.add:
         click.echo(f"{verb} add {name}")
     for name, reason in result.yank:
-        click.echo(f"{verb} yank {name}" + (f" ({reason})" if reason else "") + ("" if packages_dir else " [needs `releasekit server yank` on the index host]"))
-    click.echo(f"bundle {result.bundle_id}: {len(result.add)} added, {len(result.present)} already present, {len(result.yank)} yanks" + (" (dry run)" if dry_run else ""))
+        click.echo(
+            f"{verb} yank {name}"
+            + (f" ({reason})" if reason else "")
+            + ("" if packages_dir else " [needs `releasekit server yank` on the index host]")
+        )
+    click.echo(
+        f"bundle {result.bundle_id}: {len(result.add)} added, {len(result.present)} already present, {len(result.yank)} yanks"
+        + (" (dry run)" if dry_run else "")
+    )

@@ -21,6 +21,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -49,7 +50,7 @@ def _record_line(path: str, data: bytes) -> str:
 def wheel_bytes(name: str, version: str, tag: str, requires: tuple[str, ...] = ()) -> bytes:
     """A valid, installable wheel for one tag (the payload records the tag it was built for)."""
     info = f"{name}-{version}.dist-info"
-    meta = [f"Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+    meta = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
     meta += [f"Requires-Dist: {r}" for r in requires]
     pure = tag.endswith("-none-any")
     files = {
@@ -66,7 +67,7 @@ def wheel_bytes(name: str, version: str, tag: str, requires: tuple[str, ...] = (
     return buffer.getvalue()
 
 
-BACKEND = '''
+BACKEND = """
 import base64, hashlib, zipfile
 def get_requires_for_build_wheel(config_settings=None):
     return []
@@ -85,7 +86,7 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
         for p, d in files.items():
             z.writestr(p, d)
     return name
-'''
+"""
 
 
 def sdist_bytes() -> bytes:
@@ -122,7 +123,9 @@ WHEELS = [
 ]
 
 
-def add_wheel(packages: Path, name: str, version: str, tag: str, requires: tuple[str, ...] = (), when: int = 0) -> Path:
+def add_wheel(
+    packages: Path, name: str, version: str, tag: str, requires: tuple[str, ...] = (), when: int = 0
+) -> Path:
     """Write a wheel into a packages directory with upload time BASE_TIME + when."""
     path = packages / f"{name}-{version}-{tag}.whl"
     path.write_bytes(wheel_bytes(name, version, tag, requires))
@@ -151,10 +154,10 @@ class Index:
     def simple(self) -> str:
         return f"{self.url}/simple/"
 
-    def page(self, project: str) -> dict[str, object]:
+    def page(self, project: str) -> dict[str, Any]:
         response = requests.get(f"{self.simple}{project}/", headers={"Accept": JSON}, timeout=10)
         response.raise_for_status()
-        data: dict[str, object] = response.json()
+        data: dict[str, Any] = response.json()
         return data
 
     def stop(self) -> None:

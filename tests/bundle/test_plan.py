@@ -53,21 +53,30 @@ def test_plan_keeps_hashes_upload_times_and_shares_files(built: Built) -> None:
     plan = read_plan(built.plan)
     files = plan.files()
     assert len(files) == 9  # app, oldlib, srconly and the pure fallback are shared by targets
-    page = {f["filename"]: f for f in built.upstream.page("fastcore")["files"]}  # type: ignore[index, union-attr]
+    page = {f["filename"]: f for f in built.upstream.page("fastcore")["files"]}
     for name, entry in files.items():
         if name.startswith("fastcore"):
             assert entry.sha256 == page[name]["hashes"]["sha256"]
             assert entry.upload_time == page[name]["upload-time"]
-    assert [(str(t), p.name) for t, p in plan.sdists()] == [
-        (str(t), "srconly") for t in TARGETS
-    ]
+    assert [(str(t), p.name) for t, p in plan.sdists()] == [(str(t), "srconly") for t in TARGETS]
 
 
 def test_cli_plan_says_which_targets_get_an_sdist(built: Built, tmp_path: Path) -> None:
-    args = ["bundle", "plan", "srconly", "--index", built.upstream.simple, "-o", str(tmp_path / "p")]
+    args = [
+        "bundle",
+        "plan",
+        "srconly",
+        "--index",
+        built.upstream.simple,
+        "-o",
+        str(tmp_path / "p"),
+    ]
     result = CliRunner().invoke(cli, [*args, "--target", "win_amd64/3.13"])
     assert result.exit_code == 0, result.output
-    assert "win_amd64/3.13: srconly 0.5 has no wheel for this target; carrying its sdist" in result.output
+    assert (
+        "win_amd64/3.13: srconly 0.5 has no wheel for this target; carrying its sdist"
+        in result.output
+    )
 
 
 def test_unsatisfiable_requirement_names_package_target_and_nearest_version(built: Built) -> None:
@@ -83,7 +92,9 @@ def test_a_project_with_no_file_for_the_target_is_named(built: Built) -> None:
     target = parse_target("musllinux_1_2_aarch64/3.12")
     with pytest.raises(BundleError) as caught:
         plan_bundle(["winhelper"], [target], built.upstream.simple)
-    assert "winhelper" in caught.value.message and "musllinux_1_2_aarch64/3.12" in caught.value.message
+    assert (
+        "winhelper" in caught.value.message and "musllinux_1_2_aarch64/3.12" in caught.value.message
+    )
     assert "no version of winhelper has a file for this platform" in caught.value.message
 
 

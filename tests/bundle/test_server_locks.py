@@ -68,7 +68,9 @@ def test_an_imported_lock_is_served_as_text(make_client: Callable[..., TestClien
         "/bundles/latest/%ff-py313.txt",
     ],
 )
-def test_hostile_lock_names_get_a_404_problem(make_client: Callable[..., TestClient], path: str) -> None:
+def test_hostile_lock_names_get_a_404_problem(
+    make_client: Callable[..., TestClient], path: str
+) -> None:
     response = make_client().get(path)
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"

@@ -25,7 +25,11 @@ def test_manylinux_target_accepts_older_glibc_and_legacy_aliases_best_first() ->
 
 def test_musllinux_and_windows_targets() -> None:
     musl = parse_target("musllinux_1_2_aarch64/3.12")
-    assert musl.platforms() == ["musllinux_1_2_aarch64", "musllinux_1_1_aarch64", "musllinux_1_0_aarch64"]
+    assert musl.platforms() == [
+        "musllinux_1_2_aarch64",
+        "musllinux_1_1_aarch64",
+        "musllinux_1_0_aarch64",
+    ]
     assert musl.uv_platform() == "aarch64-unknown-linux-musl"
     assert musl.environment()["platform_machine"] == "aarch64"
     windows = parse_target("win_amd64/3.13")
