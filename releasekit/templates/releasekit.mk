@@ -10,6 +10,7 @@
 # Publishing:   publish-private, publish-private-bump-patch|minor|major, version-release
 # Bundled index: pypi-server-start|stop|status|logs|health (a background `releasekit server run`
 #                with its pid file, log and packages under $(PYPI_DATA_DIR))
+# Air-gapped:    offline-bundle (connected side), offline-import (offline side); docs/air-gapped.md
 # Every variable below is overridable on the command line: `make publish-private PUBLISH_FLAGS=--force`.
 # Credentials come from RELEASEKIT_USERNAME/RELEASEKIT_PASSWORD (or TWINE_*), ~/.pypirc or keyring;
 # they are never passed on a command line here, so they never show up in make's echo.
@@ -184,6 +185,45 @@ pypi-server-health:
 		echo "error: no healthy answer from $${url}health" >&2; \
 		echo "  hint: make pypi-server-status; make pypi-server-logs" >&2; exit 1; \
 	fi
+
+# --- Air-gapped bundles (replace the seed's prepare-offline-packages.sh / upload-packages.sh) ---
+# Connected side:  make offline-bundle   -> $(BUNDLE_DIR)/ (+ $(BUNDLE_DIR).tar.gz to carry across)
+# Offline side:    make offline-import   -> verify, then import into $(BUNDLE_PACKAGES_DIR)
+# or, against a running index over the upload API: make offline-import BUNDLE_IMPORT_URL=http://pypi.local/
+# (credentials from RELEASEKIT_INDEX_USER / RELEASEKIT_INDEX_PASSWORD, never on the command line).
+BUNDLE_REQUIREMENTS ?= requirements-offline.txt
+BUNDLE_TARGETS ?= manylinux_2_28_x86_64/3.11
+BUNDLE_INDEX ?= https://pypi.org/simple/
+BUNDLE_PLAN_DIR ?= $(PYPI_DATA_DIR)/bundle-plan
+BUNDLE_DIR ?= $(PYPI_DATA_DIR)/bundle
+BUNDLE_SINCE ?=
+BUNDLE_KEY ?=
+BUNDLE_PUBKEY ?=
+BUNDLE_JOBS ?= 4
+BUNDLE_PACKAGES_DIR ?= $(PYPI_PACKAGES_DIR)
+BUNDLE_IMPORT_URL ?=
+BUNDLE_IMPORT_FLAGS ?=
+
+.PHONY: offline-bundle offline-import
+
+## Plan, fetch (and sign with BUNDLE_KEY) a bundle for every target in BUNDLE_TARGETS, then tar it.
+offline-bundle:
+	@$(_RK_REQUIRE)
+	$(RELEASEKIT) bundle plan -r '$(BUNDLE_REQUIREMENTS)' $(foreach t,$(BUNDLE_TARGETS),--target '$(t)') \
+		--index '$(BUNDLE_INDEX)' $(if $(BUNDLE_SINCE),--since '$(BUNDLE_SINCE)') -o '$(BUNDLE_PLAN_DIR)'
+	$(RELEASEKIT) bundle fetch '$(BUNDLE_PLAN_DIR)' -o '$(BUNDLE_DIR)' -j $(BUNDLE_JOBS) \
+		$(if $(BUNDLE_KEY),--sign '$(BUNDLE_KEY)')
+	$(RELEASEKIT) bundle verify '$(BUNDLE_DIR)' $(if $(BUNDLE_KEY),--key '$(BUNDLE_KEY)')
+	tar -czf '$(BUNDLE_DIR).tar.gz' -C '$(dir $(BUNDLE_DIR))' '$(notdir $(BUNDLE_DIR))'
+
+## Verify the bundle (signature with BUNDLE_PUBKEY), then import it; idempotent.
+offline-import:
+	@$(_RK_REQUIRE)
+	@if [ ! -d '$(BUNDLE_DIR)' ] && [ -f '$(BUNDLE_DIR).tar.gz' ]; then \
+		tar -xzf '$(BUNDLE_DIR).tar.gz' -C '$(dir $(BUNDLE_DIR))'; fi
+	$(RELEASEKIT) bundle import '$(BUNDLE_DIR)' $(if $(BUNDLE_PUBKEY),--key '$(BUNDLE_PUBKEY)') \
+		$(if $(BUNDLE_IMPORT_URL),--index '$(BUNDLE_IMPORT_URL)',--packages-dir '$(BUNDLE_PACKAGES_DIR)') \
+		$(BUNDLE_IMPORT_FLAGS)
 
 # Give the default goal back: empty means "the next target the includer defines", as before.
 .DEFAULT_GOAL := $(_RK_SAVED_DEFAULT_GOAL)
