@@ -9,7 +9,9 @@ aarch64. Three ways to fill an offline directory are timed:
 - seed: the air-gapped document's loop, `pip download --no-deps <all>` then `pip download <p>`
   for each p (it resolves for the machine it runs on);
 - seed+flags: the loop as admins patch it, once per target with `--only-binary :all:
-  --platform ... --python-version ...`.
+  --platform ... --python-version ...`;
+- pip resolver: one `pip download` of the whole set per target with those flags (pip's
+  resolver as the alternative to uv for resolution).
 
 For each result and target, "unmet" counts the requirements (top-level and transitive, markers
 evaluated for the target) that have no installable file in the directory: the same checker for
@@ -219,6 +221,16 @@ def run_seed_flags(requirements: list[str], index: str, out: Path) -> float:
     return time.perf_counter() - started
 
 
+def run_pip_resolver(requirements: list[str], index: str, out: Path) -> float:
+    """pip's resolver, one `pip download` of the whole set per target (the fair pip rival)."""
+    started = time.perf_counter()
+    for target in TARGETS:
+        flags = ["--only-binary", ":all:", "--python-version", target.python]
+        flags += [a for p in target.platforms() for a in ("--platform", p)]
+        pip_download([*flags, *requirements], index, out)
+    return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--packages", type=int, default=50)
@@ -228,14 +240,15 @@ def main() -> None:
         (root / "upstream").mkdir()
         requirements = corpus(root / "upstream", options.packages)
         process, index = start_index(root / "upstream", root / "index.log")
-        rows = []
+        rows: list[tuple[str, float, int, list[int]]] = []
         try:
             for label, runner in (
                 ("releasekit plan+fetch", run_releasekit),
                 ("seed pip download loop", run_seed),
                 ("seed loop + --platform flags", run_seed_flags),
+                ("pip resolver, one call per target", run_pip_resolver),
             ):
-                out = root / label.split()[0] / label.split()[-1]
+                out = root / f"run{len(rows)}"
                 out.mkdir(parents=True)
                 seconds = runner(requirements, index, out)
                 directory = out / "files" if (out / "files").is_dir() else out
