@@ -21,6 +21,7 @@ import requests
 from releasekit.bundle.lock import FILES_DIR, lock_name, render_lock
 from releasekit.bundle.manifest import (
     MANIFEST,
+    SIGNATURE,
     SUMS,
     BundledFile,
     Manifest,
@@ -133,11 +134,10 @@ def fetch_bundle(
     """Download the plan's carried files into `directory` and write the bundle around them."""
     if jobs < 1:
         raise BundleError("--jobs must be at least 1", hint="e.g. --jobs 4")
-    if (directory / SUMS).exists():
-        (directory / SUMS).unlink()  # the bundle is being changed: unfinished until rewritten
+    carried = plan.carried()
+    _claim(directory, plan, carried)
     files_dir = directory / FILES_DIR
     files_dir.mkdir(parents=True, exist_ok=True)
-    carried = plan.carried()
     fetcher = _Fetcher(files_dir, auth)
     done = 0
     with ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -174,6 +174,38 @@ def fetch_bundle(
     atomic_write(directory / MANIFEST, manifest.to_json().encode())
     atomic_write(directory / SUMS, render_sums(directory, [*names, *locks, MANIFEST]).encode())
     return manifest
+
+
+def _claim(directory: Path, plan: BundlePlan, carried: dict[str, UpstreamFile]) -> None:
+    """Make `directory` this plan's bundle: refuse a foreign directory, drop stale bundle files.
+
+    Only names a bundle writes are ever removed, so `-o` pointing at the wrong directory is a
+    refusal, never a deletion.
+    """
+    if not directory.exists():
+        return
+    ours = {MANIFEST, SUMS, SIGNATURE, FILES_DIR}
+    foreign = [
+        p.name
+        for p in directory.iterdir()
+        if p.name not in ours and not (p.name.startswith("pylock.") and p.name.endswith(".toml"))
+    ]
+    if foreign:
+        raise BundleError(
+            f"{directory} is not a bundle directory (it holds {foreign[0]!r})",
+            hint="pass a new or empty directory to -o, or the bundle being resumed",
+        )
+    for name in (SUMS, SIGNATURE):  # the bundle is changing: unfinished until rewritten
+        (directory / name).unlink(missing_ok=True)
+    locks = {lock_name(t) for t, _ in plan.locks}
+    for path in directory.glob("pylock.*.toml"):
+        if path.name not in locks:
+            path.unlink()
+    keep = set(carried) | {f"{n}.metadata" for n in carried} | {f"{n}.part" for n in carried}
+    if (directory / FILES_DIR).is_dir():
+        for path in (directory / FILES_DIR).iterdir():
+            if path.name not in keep and path.is_file():
+                path.unlink()
 
 
 def _record(files_dir: Path, name: str, entry: UpstreamFile, plan: BundlePlan) -> BundledFile:

@@ -12,13 +12,12 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from releasekit.bundle.lock import lock_name, render_lock
 from releasekit.bundle.manifest import read_manifest
 from releasekit.bundle.resolve import LockedPackage, find_uv, lock_target
 from releasekit.bundle.targets import Target, parse_target
-from releasekit.bundle.upstream import Upstream, UpstreamFile
+from releasekit.bundle.upstream import Upstream, UpstreamFile, public_url
 from releasekit.errors import BundleError
 from releasekit.server.storage import atomic_write
 
@@ -48,15 +47,6 @@ class BundlePlan:
     def sdists(self) -> list[tuple[Target, LockedPackage]]:
         """Packages a target gets as an sdist (no wheel fits it): it builds them on install."""
         return [(t, p) for t, packages in self.locks for p in packages if p.is_sdist]
-
-
-def public_url(url: str) -> str:
-    """`url` without credentials: plans and bundles are carried around and never hold secrets."""
-    parts = urlsplit(url)
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def plan_bundle(

@@ -29,7 +29,7 @@ from packaging.utils import (
 from packaging.version import Version
 
 from releasekit.bundle.targets import Target
-from releasekit.bundle.upstream import Upstream, UpstreamFile
+from releasekit.bundle.upstream import UnknownProject, Upstream, UpstreamFile
 from releasekit.errors import BundleError
 
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)")
@@ -164,7 +164,7 @@ def unsatisfiable(
     for name in sorted(culprits, key=lambda n: (n not in wanted, culprits.index(n))):
         try:
             versions = available_versions(upstream.files(name), target)
-        except BundleError:
+        except UnknownProject:
             return BundleError(
                 f"{wanted.get(name, name)} cannot be satisfied for target {target}: "
                 f"{name} is not on the upstream index",

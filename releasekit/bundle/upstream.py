@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
 from packaging.utils import canonicalize_name
@@ -17,6 +17,10 @@ from releasekit.errors import BundleError
 
 JSON = "application/vnd.pypi.simple.v1+json"
 TIMEOUT = 60
+
+
+class UnknownProject(BundleError):
+    """The upstream answered 404 for a project page."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,7 @@ class Upstream:
                 hint="check --index and the network of the planning machine",
             ) from None
         if response.status_code == 404:
-            raise BundleError(
+            raise UnknownProject(
                 f"{name} is not on the upstream index {self.index_url}",
                 hint="check the requirement's name, or pass the index that carries it with --index",
             )
@@ -95,7 +99,7 @@ def _parse_file(entry: dict[str, object], page_url: str) -> UpstreamFile:
     requires_python = entry.get("requires-python")
     return UpstreamFile(
         filename=filename,
-        url=urljoin(page_url, str(entry["url"])),
+        url=public_url(urljoin(page_url, str(entry["url"]))),
         sha256=sha256,
         size=size if isinstance(size, int) else None,
         upload_time=upload_time if isinstance(upload_time, str) else None,
@@ -103,6 +107,15 @@ def _parse_file(entry: dict[str, object], page_url: str) -> UpstreamFile:
         requires_python=requires_python if isinstance(requires_python, str) else None,
         metadata_sha256=meta_sha if isinstance(meta_sha, str) else None,
     )
+
+
+def public_url(url: str) -> str:
+    """`url` without credentials: plans and bundles are carried around and never hold secrets."""
+    parts = urlsplit(url)
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def parse_time(text: str | None) -> datetime | None:

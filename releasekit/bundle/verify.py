@@ -27,6 +27,7 @@ from releasekit.bundle.manifest import (
 )
 from releasekit.bundle.sign import check_signature, load_public
 from releasekit.errors import BundleError
+from releasekit.server.metadata import ArchiveError, parse_filename
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,15 @@ def verify_bundle(
     if MANIFEST not in sums:
         raise BundleError(f"{sums_path} does not cover {MANIFEST}", hint="fetch the bundle again")
     manifest = read_manifest(directory)
+    for filename in [*manifest.files, *dict(manifest.inherited), *dict(manifest.tombstones)]:
+        try:
+            parse_filename(filename)  # a plain wheel or sdist name: it becomes a path on import
+        except ArchiveError as exc:
+            raise BundleError(
+                f"{directory / MANIFEST} names {filename!r}, which is not a distribution file "
+                f"name ({exc.message})",
+                hint="do not import this bundle; fetch it again from the connected side",
+            ) from None
     for filename, record in manifest.files.items():
         if sums.get(f"{FILES_DIR}/{filename}") != record.sha256:
             raise BundleError(
@@ -95,6 +105,11 @@ def _check_listing(directory: Path, sums: dict[str, str]) -> None:
     """Every file of the bundle must be listed: an unlisted file was added after fetch."""
     for path in sorted(directory.rglob("*")):
         name = path.relative_to(directory).as_posix()
+        if path.is_symlink():
+            raise BundleError(
+                f"{path} is a symbolic link: a bundle holds only regular files",
+                hint="copy the bundle with `tar` or `cp -r` from the original, not with links",
+            )
         if path.is_file() and name not in sums and name not in (SUMS, SIGNATURE):
             raise BundleError(
                 f"{path} is not listed in {SUMS}",

@@ -158,6 +158,8 @@ def import_cmd(bundle: Path, packages_dir: Path | None, index: str | None, user:
         result = importer.import_over_api(
             bundle, str(index), auth=auth, key=key, dry_run=dry_run, progress=told
         )
+    if key is None:
+        click.echo("note: no --key: the bundle's signature was not checked", err=True)
     verb = "would" if dry_run else "did"
     for name in result.add:
         click.echo(f"{verb} add {name}")

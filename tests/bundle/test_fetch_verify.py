@@ -168,3 +168,33 @@ def test_verify_refuses_a_tampered_manifest(bundle: Path) -> None:
         BundleError, match=re.escape("bundle.json: sha256 does not match SHA256SUMS")
     ):
         verify_bundle(bundle)
+
+
+def test_verify_refuses_symlinks_and_path_names_in_the_manifest(
+    bundle: Path, tmp_path: Path
+) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("s")
+    target = bundle / "files" / APP
+    target.unlink()
+    target.symlink_to(secret)
+    with pytest.raises(BundleError, match="is a symbolic link"):
+        verify_bundle(bundle)
+    target.unlink()
+    target.write_bytes(b"")
+    manifest = json.loads((bundle / "bundle.json").read_text())
+    manifest["tombstones"]["../../etc/passwd"] = "x"
+    (bundle / "bundle.json").write_text(json.dumps(manifest))
+    names = [n.split("  ", 1)[1] for n in (bundle / SUMS).read_text().splitlines()]
+    (bundle / SUMS).write_text(render_sums(bundle, names))
+    with pytest.raises(BundleError, match="not a distribution file name"):
+        verify_bundle(bundle)
+
+
+def test_fetch_refuses_a_directory_that_is_not_a_bundle(built: Built, tmp_path: Path) -> None:
+    out = tmp_path / "home"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(BundleError, match="is not a bundle directory"):
+        fetch_bundle(read_plan(built.plan), out)
+    assert snapshot(out) == {"notes.txt": b"mine"}

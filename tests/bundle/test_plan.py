@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from releasekit.bundle.lock import lock_name
-from releasekit.bundle.plan import plan_bundle, read_plan
+from releasekit.bundle.fetch import fetch_bundle
+from releasekit.bundle.plan import plan_bundle, read_plan, write_plan
 from releasekit.bundle.targets import parse_target
 from releasekit.cli import cli
 from releasekit.errors import BundleError
-from tests.bundle.conftest import TARGETS, Built, Index
+from tests.bundle.conftest import TARGETS, Built, Index, fill_upstream
+from tests.server.conftest import Users
 
 pytestmark = pytest.mark.e2e
 
@@ -113,3 +116,26 @@ def test_upstream_that_is_not_an_index_is_refused(tmp_path: Path, built: Built) 
     index = Index(built.upstream.url + "/nothing", tmp_path, built.upstream.process, tmp_path)
     with pytest.raises(BundleError, match="is not on the upstream index"):
         plan_bundle(["app"], [TARGETS[0]], index.simple)
+
+
+def test_credentials_are_used_but_never_written(
+    tmp_path: Path, users: Users, start_index: Callable[..., Index]
+) -> None:
+    packages = tmp_path / "upstream"
+    packages.mkdir()
+    fill_upstream(packages)
+    index = start_index(packages, "-P", str(users.passwords), "-a", "download,list")
+    user, password = users.credentials["reader"]
+    secret_url = index.simple.replace("http://", f"http://{user}:{password}@")
+    with pytest.raises(BundleError, match="refused"):
+        plan_bundle(["app"], [TARGETS[2]], index.simple)
+    plan = plan_bundle(["app"], [TARGETS[2]], secret_url)
+    written = write_plan(plan, tmp_path / "plan")
+    assert all(password not in path.read_text() for path in written)
+    with pytest.raises(BundleError, match="answered 401"):
+        fetch_bundle(read_plan(tmp_path / "plan"), tmp_path / "b1")
+    manifest = fetch_bundle(read_plan(tmp_path / "plan"), tmp_path / "b2", auth=(user, password))
+    assert len(manifest.files) == 4  # app, fastcore, purefall, winhelper
+    assert not any(
+        password.encode() in p.read_bytes() for p in (tmp_path / "b2").rglob("*") if p.is_file()
+    )
