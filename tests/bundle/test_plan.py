@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from releasekit.bundle.lock import lock_name
 from releasekit.bundle.fetch import fetch_bundle
+from releasekit.bundle.lock import lock_name
 from releasekit.bundle.plan import plan_bundle, read_plan, write_plan
 from releasekit.bundle.targets import parse_target
 from releasekit.cli import cli
