@@ -18,6 +18,7 @@ from pathlib import Path
 
 import requests
 
+from releasekit.atomic import SERVED, write_atomic
 from releasekit.bundle.lock import FILES_DIR, lock_name, render_lock
 from releasekit.bundle.manifest import (
     MANIFEST,
@@ -33,7 +34,6 @@ from releasekit.bundle.plan import BundlePlan
 from releasekit.bundle.upstream import UpstreamFile
 from releasekit.errors import BundleError, IndexServerError
 from releasekit.server.metadata import parse_filename, read_metadata
-from releasekit.server.storage import atomic_write
 
 CHUNK = 256 * 1024
 TIMEOUT = 60
@@ -114,13 +114,13 @@ class _Fetcher:
                         f"{entry.filename}.metadata does not match the index's hash",
                         hint="fetch again; if it repeats the upstream serves bad metadata",
                     )
-                atomic_write(sidecar, answer.content, fsync=False)
+                write_atomic(sidecar, answer.content, mode=SERVED, durable=False)
                 return
         try:
             raw = read_metadata(target, parse_filename(entry.filename)).raw
         except IndexServerError:
             return  # an sdist without PKG-INFO: verify reports its closure as unchecked
-        atomic_write(sidecar, raw, fsync=False)
+        write_atomic(sidecar, raw, mode=SERVED, durable=False)
 
 
 def fetch_bundle(
@@ -150,7 +150,7 @@ def fetch_bundle(
     locks = []
     for target, packages in plan.locks:
         text = render_lock(target, packages, local=True, index_url=plan.index_url)
-        atomic_write(directory / lock_name(target), text.encode())
+        write_atomic(directory / lock_name(target), text.encode(), mode=SERVED)
         locks.append(lock_name(target))
     names = [f"{FILES_DIR}/{n}" for n in carried]
     names += [
@@ -171,8 +171,10 @@ def fetch_bundle(
         ),
         tombstones=plan.tombstones,
     )
-    atomic_write(directory / MANIFEST, manifest.to_json().encode())
-    atomic_write(directory / SUMS, render_sums(directory, [*names, *locks, MANIFEST]).encode())
+    write_atomic(directory / MANIFEST, manifest.to_json().encode(), mode=SERVED)
+    write_atomic(
+        directory / SUMS, render_sums(directory, [*names, *locks, MANIFEST]).encode(), mode=SERVED
+    )
     return manifest
 
 

@@ -24,7 +24,7 @@ from releasekit.errors import BundleError
 from releasekit.server.catalogue import YANKED_NAME, Catalogue
 from releasekit.server.pages import PageSet
 from releasekit.server.records import filename_project, hash_file
-from releasekit.server.storage import LocalStorage, atomic_write
+from releasekit.server.storage import LocalStorage
 
 LOCKS_STATE = "bundles"
 
@@ -144,7 +144,7 @@ def import_to_directory(
         for folder in (plan.bundle_id, "latest"):
             name = f"{LOCKS_STATE}/{folder}/{slug}.txt"
             if storage.read_state(name) != text:
-                atomic_write(storage.state_dir / name, text)
+                storage.write_state(name, text)
     return plan
 
 

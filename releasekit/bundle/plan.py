@@ -13,13 +13,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from releasekit.atomic import SERVED, write_atomic
 from releasekit.bundle.lock import lock_name, render_lock
 from releasekit.bundle.manifest import read_manifest
 from releasekit.bundle.resolve import LockedPackage, find_uv, lock_target
 from releasekit.bundle.targets import Target, parse_target
 from releasekit.bundle.upstream import Upstream, UpstreamFile, public_url
 from releasekit.errors import BundleError
-from releasekit.server.storage import atomic_write
 
 PLAN_NAME = "plan.json"
 
@@ -101,7 +101,7 @@ def write_plan(plan: BundlePlan, directory: Path) -> list[Path]:
     for target, packages in plan.locks:
         path = directory / lock_name(target)
         text = render_lock(target, packages, local=False, index_url=plan.index_url)
-        atomic_write(path, text.encode())
+        write_atomic(path, text.encode(), mode=SERVED)
         written.append(path)
     data = {
         "format": 1,
@@ -116,7 +116,7 @@ def write_plan(plan: BundlePlan, directory: Path) -> list[Path]:
             for t, packages in plan.locks
         },
     }
-    atomic_write(directory / PLAN_NAME, (json.dumps(data, indent=1) + "\n").encode())
+    write_atomic(directory / PLAN_NAME, (json.dumps(data, indent=1) + "\n").encode(), mode=SERVED)
     written.append(directory / PLAN_NAME)
     return written
 

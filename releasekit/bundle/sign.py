@@ -15,9 +15,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from releasekit.atomic import SERVED, write_atomic
 from releasekit.bundle.manifest import SIGNATURE, SUMS
 from releasekit.errors import BundleError
-from releasekit.server.storage import atomic_write
 
 
 def generate_key(private_path: Path) -> Path:
@@ -83,7 +83,7 @@ def sign_bundle(directory: Path, private_path: Path) -> Path:
             hint="run `releasekit bundle fetch` until it finishes, then sign",
         )
     signature = _load_private(private_path).sign(sums.read_bytes())
-    atomic_write(directory / SIGNATURE, base64.b64encode(signature) + b"\n")
+    write_atomic(directory / SIGNATURE, base64.b64encode(signature) + b"\n", mode=SERVED)
     return directory / SIGNATURE
 
 
