@@ -20,6 +20,7 @@ from releasekit.bundle.resolve import LockedPackage, find_uv, lock_target
 from releasekit.bundle.targets import Target, parse_target
 from releasekit.bundle.upstream import Upstream, UpstreamFile, public_url
 from releasekit.errors import BundleError
+from releasekit.server.records import filename_project
 
 PLAN_NAME = "plan.json"
 
@@ -79,11 +80,12 @@ def plan_bundle(
         return plan
     previous = read_manifest(since)
     known = dict(previous.inherited) | {n: f.sha256 for n, f in previous.files.items()}
+    # Files the offline index already has (this chain) and does not know as yanked.
+    settled = {n for n, r in previous.files.items() if r.yanked is not None}
+    settled |= dict(previous.tombstones).keys()
     tombstones = []
-    for filename, record in previous.files.items():
-        if record.yanked is not None:
-            continue
-        for entry in upstream.files(record.project):
+    for filename in sorted(set(known) - settled):
+        for entry in upstream.files(filename_project(filename)):
             if entry.filename == filename and entry.yanked is not None:
                 tombstones.append((filename, entry.yanked))
     return dataclasses.replace(

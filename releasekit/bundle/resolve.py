@@ -35,7 +35,7 @@ from releasekit.errors import BundleError
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)")
 # Names uv gives when it explains a failure ("x was not found", "x==1 has no wheels", ...).
 _CULPRIT = re.compile(
-    r"(?:\b([A-Za-z0-9][A-Za-z0-9._-]*)(?:[=<>!~]=?[^\s,]+)? (?:was not found|has no|have no))"
+    r"(?:\b([A-Za-z0-9][A-Za-z0-9._-]*)(?:[=<>!~]=?[^\s,]+)? (?:was not found|has no|have no|was yanked))"
     r"|(?:\bno versions? of ([A-Za-z0-9][A-Za-z0-9._-]*))"
 )
 
@@ -160,7 +160,8 @@ def unsatisfiable(
             return BundleError(f"invalid requirement {text!r}", hint="use PEP 508: name==1.2.3")
     named = [canonicalize_name(a or b) for a, b in _CULPRIT.findall(stderr)]
     culprits = list(dict.fromkeys(named))
-    detail = stderr.strip().splitlines()[-1] if stderr.strip() else "uv failed without output"
+    cause = " ".join(line.strip() for line in stderr.splitlines() if line.strip())
+    detail = cause.removeprefix("error: No solution found when resolving dependencies ")
     for name in sorted(culprits, key=lambda n: (n not in wanted, culprits.index(n))):
         try:
             versions = available_versions(upstream.files(name), target)
@@ -179,13 +180,13 @@ def unsatisfiable(
                 hint=f"pin {name}=={nearest}, or drop target {target}",
             )
         return BundleError(
-            f"{requirement} cannot be satisfied for target {target}: no version of {name} has a "
-            "file for this platform and Python",
+            f"{requirement} cannot be satisfied for target {target}: no version of {name} that "
+            "is not yanked has a file for this platform and Python",
             hint=f"drop target {target}, or ask the maintainers of {name} for a wheel or sdist",
         )
     return BundleError(
-        f"cannot resolve the requirements for target {target}: {detail}",
-        hint="run with --verbose to see uv's explanation",
+        f"cannot resolve the requirements for target {target}: {detail or 'uv failed'}",
+        hint="change the requirements uv names above, or drop the target",
     )
 
 

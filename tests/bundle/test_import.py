@@ -203,6 +203,15 @@ def test_delta_carries_only_new_files_and_tombstones_and_needs_its_parent(
     served = requests.get(f"{index.url}/bundles/latest/win_amd64-py313.txt", timeout=10).text
     assert "oldlib==1.1" in served
 
+    # a file the delta only inherits (from the base) is yanked upstream: the next delta says so
+    add_wheel(packages, "purefall", "1.1", "py3-none-any", when=9000)
+    set_yanked(LocalStorage(packages), "purefall", "1.0", "broken")
+    wait_for(lambda: len(upstream.page("purefall")["files"]) == 3)
+    wait_for(lambda: sum(bool(f["yanked"]) for f in upstream.page("purefall")["files"]) == 2)
+    second = plan_bundle(REQUIREMENTS, TARGETS, upstream.simple, since=tmp_path / "delta")
+    assert ("purefall-1.0-py3-none-any.whl", "broken") in second.tombstones
+    assert ("oldlib-1.0-py3-none-any.whl", "CVE-2026-0001") not in second.tombstones
+
 
 def test_import_over_the_upload_api_needs_credentials_and_is_idempotent(
     built: Built, offline: Path, users: Users, start_index: Callable[..., Index]

@@ -15,6 +15,8 @@ from releasekit.bundle.plan import plan_bundle, read_plan, write_plan
 from releasekit.bundle.targets import parse_target
 from releasekit.cli import cli
 from releasekit.errors import BundleError
+from releasekit.server.maintenance import set_yanked
+from releasekit.server.storage import LocalStorage
 from tests.bundle.conftest import TARGETS, Built, Index, fill_upstream
 from tests.server.conftest import Users
 
@@ -98,7 +100,10 @@ def test_a_project_with_no_file_for_the_target_is_named(built: Built) -> None:
     assert (
         "winhelper" in caught.value.message and "musllinux_1_2_aarch64/3.12" in caught.value.message
     )
-    assert "no version of winhelper has a file for this platform" in caught.value.message
+    assert (
+        "no version of winhelper that is not yanked has a file for this platform"
+        in caught.value.message
+    )
 
 
 def test_unknown_project_and_refused_cli_input_write_nothing(built: Built, tmp_path: Path) -> None:
@@ -139,3 +144,18 @@ def test_credentials_are_used_but_never_written(
     assert not any(
         password.encode() in p.read_bytes() for p in (tmp_path / "b2").rglob("*") if p.is_file()
     )
+
+
+def test_a_dependency_with_only_yanked_versions_is_named(
+    tmp_path: Path, start_index: Callable[..., Index]
+) -> None:
+    packages = tmp_path / "upstream"
+    packages.mkdir()
+    fill_upstream(packages)
+    set_yanked(LocalStorage(packages), "purefall", "1.0", "broken")
+    index = start_index(packages, "-a", ".")
+    with pytest.raises(BundleError) as caught:
+        plan_bundle(["app"], [TARGETS[2]], index.simple)
+    message = caught.value.message
+    assert message.startswith("purefall cannot be satisfied for target win_amd64/3.13")
+    assert "not yanked" in message
