@@ -31,6 +31,7 @@ from releasekit.server.settings import Settings
 from releasekit.server.simple import IndexFront
 from releasekit.server.state import IndexState, PendingCollector, auth_problem, authorize
 from releasekit.server.storage import LocalStorage, Storage
+from releasekit.server.throttle import ThrottlePolicy
 from releasekit.server.upload_route import upload_endpoint
 from releasekit.server.welcome import welcome_endpoint
 
@@ -52,7 +53,7 @@ async def package_file(request: Request) -> Response:
     else:
         return problem(404, f"no file named {name!r} on this index", "not-found")
     try:
-        authorize(request, "download", project)
+        await authorize(request, "download", project)
     except AuthError as exc:
         return auth_problem(exc)
     if waiting is not None:
@@ -133,7 +134,7 @@ async def metrics(request: Request) -> Response:
     """Prometheus exposition; needs the `list` permission when listing is authenticated."""
     state: IndexState = request.app.state.index
     try:
-        authorize(request, "list", None)
+        await authorize(request, "list", None)
     except AuthError as exc:
         return auth_problem(exc)
     return Response(state.metrics.render(), media_type=METRICS_TYPE)
@@ -148,11 +149,7 @@ def create_app(
     project's pending files on first request, and the poll thread indexes the rest.
     """
     if authenticator is None:
-        authenticator = Authenticator.from_settings(
-            passwords=settings.passwords,
-            authenticate=settings.authenticate,
-            tokens_file=settings.effective_tokens_file,
-        )
+        authenticator = authenticator_from(settings)
     if isinstance(storage, LocalStorage):
         storage.prepare()
     catalogue = Catalogue(storage, debounce_saves=True)
@@ -164,6 +161,7 @@ def create_app(
     if changed or fresh:
         catalogue.save()
     counters = Metrics(catalogue)
+    authenticator.on_refusal = lambda reason: counters.auth_refusals.labels(reason).inc()
     counters.registry.register(PendingCollector(catalogue))
     state = IndexState(storage, settings, authenticator, catalogue, pages, counters)
     progress = catalogue.progress()
@@ -184,6 +182,7 @@ def create_app(
             state.stop.set()
             await run_in_threadpool(thread.join, 5)
             await run_in_threadpool(catalogue.flush)
+            authenticator.close()
 
     routes = [
         Route("/", welcome_endpoint, methods=["GET", "HEAD"]),
@@ -206,6 +205,26 @@ def create_app(
     # Trailing-slash redirects would hit POST /legacy too; twine aborts on redirects.
     app.router.redirect_slashes = False
     return app
+
+
+def authenticator_from(settings: Settings, **overrides: Any) -> Authenticator:
+    """The authenticator `settings` describe (`overrides`: e.g. a test's clock)."""
+    policy = ThrottlePolicy(
+        enabled=settings.auth_throttle,
+        free=settings.auth_throttle_failures,
+        max_delay=settings.auth_throttle_max_delay,
+        user_free=settings.auth_throttle_user_failures,
+        user_max_delay=settings.auth_throttle_user_max_delay,
+    )
+    return Authenticator.from_settings(
+        passwords=settings.passwords,
+        authenticate=settings.authenticate,
+        tokens_file=settings.effective_tokens_file,
+        throttle=policy,
+        threads=settings.auth_threads or None,
+        cache_ttl=settings.auth_cache_ttl,
+        **overrides,
+    )
 
 
 async def _not_found(request: Request, exc: Any) -> Response:

@@ -6,7 +6,10 @@ see `htpasswd.py`), or the user name `__token__` with an API token as the passwo
 the actions among list/download/update that need credentials; `admin` always does.
 
 Outcomes: a `Principal`, or `AuthError` with 401 (credentials missing, wrong, unknown or expired:
-send others) or 403 (valid but not allowed: asking again will not help). Both files are
+send others), 403 (valid but not allowed: asking again will not help), 429 (too many failures
+from this address or for this user: wait `Retry-After` seconds, see `throttle.py`) or 503 (too
+many password checks waiting). Passwords are checked off the event loop (`passwords.py`). Both
+files are
 re-read when they change, checked at most once per `reload_interval` seconds; a broken new
 version is logged and the previous one kept, so a typo never locks everybody out.
 """
@@ -15,12 +18,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import logging
 import os
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +37,8 @@ from releasekit.server.htpasswd import (
     roles_path,
 )
 from releasekit.server.htpasswd import verify_password as _bcrypt_verify
+from releasekit.server.passwords import PasswordChecker, PoolBusy
+from releasekit.server.throttle import Throttle, ThrottlePolicy
 from releasekit.server.tokens import ACTIONS, Action, ApiToken, find_token, load_tokens
 
 __all__ = ["ROLE_ACTIONS", "Action", "AuthError", "Authenticator", "Principal"]
@@ -72,15 +75,27 @@ ANONYMOUS = Principal(None, "anonymous")
 class AuthError(Exception):
     """A refused request: `status` 401 or 403 and a `detail` a person can act on (no secrets)."""
 
-    def __init__(self, status: int, detail: str) -> None:
+    def __init__(self, status: int, detail: str, retry_after: int | None = None) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
+        self.retry_after = retry_after
+
+    @property
+    def code(self) -> str:
+        """The problem's stable `code`."""
+        return _CODES.get(self.status, "unauthorized")
 
     @property
     def headers(self) -> dict[str, str]:
         """The response headers the refusal needs (RFC 9110: 401 carries a challenge)."""
-        return {"WWW-Authenticate": WWW_AUTHENTICATE} if self.status == 401 else {}
+        headers = {"WWW-Authenticate": WWW_AUTHENTICATE} if self.status == 401 else {}
+        if self.retry_after is not None:
+            headers["Retry-After"] = str(self.retry_after)
+        return headers
+
+
+_CODES = {401: "unauthorized", 403: "forbidden", 429: "too-many-failures", 503: "busy"}
 
 
 class _WatchedFile(Generic[_T]):
@@ -133,36 +148,6 @@ def _signature(path: Path) -> tuple[int, int, int] | None:
     return stat.st_ino, stat.st_mtime_ns, stat.st_size
 
 
-class _VerifyCache:
-    """Bounded LRU of bcrypt outcomes, so pip's many requests pay bcrypt's cost once.
-
-    Keys are BLAKE2 digests of (user, password, entry) under a random per-process key, so the
-    password itself is never kept; a changed htpasswd entry (new password) misses the cache.
-    """
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._key = os.urandom(32)
-        self._items: OrderedDict[bytes, bool] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def check(self, user: str, password: str, entry: bytes) -> bool:
-        digest = hashlib.blake2b(key=self._key, digest_size=32)
-        for part in (user.encode(), password.encode(), entry):
-            digest.update(len(part).to_bytes(4, "big") + part)
-        key = digest.digest()
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        result = _bcrypt_verify(password, entry)  # slow; run outside the lock
-        with self._lock:
-            self._items[key] = result
-            if len(self._items) > self._size:
-                self._items.popitem(last=False)
-        return result
-
-
 def _parse_authorization(header: str) -> tuple[str, str]:
     """(user, password) from `Basic ...`, or (`__token__`, token) from `Bearer ...`."""
     scheme, _, param = header.strip().partition(" ")
@@ -189,14 +174,22 @@ class Authenticator:
         users: _WatchedFile[UserTable] | None,
         tokens: _WatchedFile[dict[str, ApiToken]] | None,
         authenticate: frozenset[str],
-        cache_size: int = 1024,
+        throttle: ThrottlePolicy | None = None,
+        threads: int | None = None,
+        cache_ttl: float = 120.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         unknown = set(authenticate) - {"list", "download", "update"}
         if unknown:
             raise ValueError(f"unknown actions in authenticate: {sorted(unknown)}")
         self._users, self._tokens = users, tokens
         self._authenticate = authenticate
-        self._cache = _VerifyCache(cache_size)
+        self._throttle = Throttle(throttle or ThrottlePolicy(), clock)
+        self._passwords = PasswordChecker(
+            _verify, threads=threads or default_threads(), ttl=cache_ttl, clock=clock
+        )
+        # Called with "wrong", "throttled" or "busy" for each such refusal (the app counts them).
+        self.on_refusal: Callable[[str], None] = lambda reason: None
 
     @classmethod
     def from_settings(
@@ -207,6 +200,9 @@ class Authenticator:
         tokens_file: Path | None,
         reload_interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        throttle: ThrottlePolicy | None = None,
+        threads: int | None = None,
+        cache_ttl: float = 120.0,
     ) -> Authenticator:
         """Load both files (raising IndexServerError if either is invalid) and watch them."""
         users = (
@@ -221,16 +217,32 @@ class Authenticator:
             if tokens_file is None
             else _WatchedFile(tokens_file, load_tokens, reload_interval, clock)
         )
-        return cls(users=users, tokens=tokens, authenticate=authenticate)
+        return cls(
+            users=users,
+            tokens=tokens,
+            authenticate=authenticate,
+            throttle=throttle,
+            threads=threads,
+            cache_ttl=cache_ttl,
+            clock=clock,
+        )
 
-    def authorize(
-        self, authorization: str | None, action: Action, project: str | None = None
+    def close(self) -> None:
+        """Stop the password-check threads (the app's shutdown calls this)."""
+        self._passwords.close()
+
+    async def authorize(
+        self,
+        authorization: str | None,
+        action: Action,
+        project: str | None = None,
+        client: str = "-",
     ) -> Principal:
-        """The principal allowed to do `action` (on `project`), or raise AuthError 401/403.
+        """The principal allowed to do `action` (on `project`), or raise AuthError.
 
         Pass `project` whenever the request concerns one; None means "no single project" (the
         root listing, or a credentials check before an upload body is read), and then only the
-        action scope of a token is checked.
+        action scope of a token is checked. `client` is the address failures are counted for.
         """
         if action not in ACTIONS:
             raise ValueError(f"unknown action {action!r}")
@@ -252,23 +264,48 @@ class Authenticator:
             )
         user, password = _parse_authorization(authorization)
         if user == TOKEN_USERNAME:
-            return self._authorize_token(tokens, users, password, action, project)
-        return self._authorize_user(users, user, password, action)
-
-    def _authorize_user(
-        self, users: UserTable | None, user: str, password: str, action: Action
-    ) -> Principal:
+            self._refuse_if_throttled(client, None)
+            return self._authorize_token(tokens, users, password, action, project, client)
         if users is None:
             raise AuthError(
                 401,
                 "this server has no password file, so user names cannot log in; use the user "
                 "name __token__ with an API token, or start the server with -P/--passwords FILE",
             )
-        entry = users.hashes.get(user)
-        if entry is None or not self._cache.check(user, password, entry):
-            raise AuthError(401, f"wrong password for user {user!r}, or no such user")
+        await self._check_password(users, user, password, client)
         _require_role(users, user, action, f"user {user!r}")
         return Principal(user, "user")
+
+    async def _check_password(
+        self, users: UserTable, user: str, password: str, client: str
+    ) -> None:
+        if user in users.hashes and self._passwords.cached(users, user, password):
+            return  # verified a moment ago: no bcrypt, and no throttle for a right password
+        self._refuse_if_throttled(client, user)
+        try:
+            ok = await self._passwords.check(users, user, password)
+        except PoolBusy:
+            self.on_refusal("busy")
+            raise AuthError(
+                503, "too many password checks are waiting; try again in a second", 1
+            ) from None
+        if not ok:
+            self._throttle.failure(client, user)
+            self.on_refusal("wrong")
+            raise AuthError(401, f"wrong password for user {user!r}, or no such user")
+        self._throttle.success(client, user)
+
+    def _refuse_if_throttled(self, client: str, user: str | None) -> None:
+        wait = self._throttle.retry_after(client, user)
+        if wait:
+            self.on_refusal("throttled")
+            whom = "from this address" if user is None else f"from this address or for {user!r}"
+            raise AuthError(
+                429,
+                f"too many failed logins {whom}; try again in {wait} s "
+                "(each further failure doubles the wait)",
+                wait,
+            )
 
     def _authorize_token(
         self,
@@ -277,9 +314,13 @@ class Authenticator:
         value: str,
         action: Action,
         project: str | None,
+        client: str,
     ) -> Principal:
         token = find_token(tokens, value)
         if token is None:
+            # Only a wrong secret counts: an expired or out-of-scope token is no guess.
+            self._throttle.failure(client, None)
+            self.on_refusal("wrong")
             raise AuthError(
                 401,
                 "the API token is not valid (unknown, revoked or mistyped); "
@@ -326,3 +367,13 @@ def _require_role(users: UserTable, user: str, action: Action, who: str) -> None
             f"{who} has the role {role!r}, which cannot {_VERBS[action]}; an admin can grant it "
             f"with `releasekit server user set-role {user} {needed}`",
         )
+
+
+def default_threads() -> int:
+    """Password-check threads: half the CPUs (at least one), leaving the rest for requests."""
+    return max(1, (os.cpu_count() or 1) // 2)
+
+
+def _verify(password: str, entry: bytes) -> bool:
+    # Looked up at call time, so a test can slow the real check down to watch the event loop.
+    return _bcrypt_verify(password, entry)

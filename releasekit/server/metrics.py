@@ -58,6 +58,12 @@ class Metrics:
             ["project", "result"],
             registry=self.registry,
         )
+        self.auth_refusals = Counter(
+            "releasekit_auth_refusals",
+            "Logins refused: wrong (bad password or token), throttled (429), busy (503)",
+            ["reason"],
+            registry=self.registry,
+        )
         self.registry.register(_StoredCollector(catalogue))
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:

@@ -39,6 +39,18 @@ class Settings:
     workers: int = 1
     log_level: str = "info"
     poll_interval: float = 1.0
+    # --- logins and connections (issue 8: see docs/security.md) ---
+    auth_throttle: bool = True  # off only for tests and benchmarks
+    auth_throttle_failures: int = 5  # free failures per client address
+    auth_throttle_max_delay: float = 300.0  # longest block of an address, seconds
+    auth_throttle_user_failures: int = 20  # free failures per user name, any address
+    auth_throttle_user_max_delay: float = 30.0  # longest block of a user on a new address
+    auth_threads: int = 0  # bcrypt threads; 0: half the CPUs
+    auth_cache_ttl: float = 120.0  # seconds a verified password is remembered
+    header_timeout: float = 10.0  # a connection must send full request headers within this
+    keep_alive_timeout: int = 5  # idle seconds between requests on one connection
+    max_connections: int = 0  # 0: as many as the descriptor limit leaves room for
+    server_header: bool = False  # send `Server: uvicorn`
 
     @property
     def state_dir(self) -> Path:
@@ -88,10 +100,39 @@ def _normalize_prefix(value: str) -> str:
     return prefix
 
 
+# The types of the logins-and-connections block, with the smallest value each accepts.
+_NUMBERS: Mapping[str, tuple[type[int] | type[float], float]] = {
+    "auth_throttle_failures": (int, 1),
+    "auth_throttle_max_delay": (float, 0),
+    "auth_throttle_user_failures": (int, 1),
+    "auth_throttle_user_max_delay": (float, 0),
+    "auth_threads": (int, 0),
+    "auth_cache_ttl": (float, 0),
+    "header_timeout": (float, 0.1),
+    "keep_alive_timeout": (int, 1),
+    "max_connections": (int, 0),
+}
+_FLAGS = frozenset({"overwrite", "auth_throttle", "server_header"})
+_TRUE, _FALSE = frozenset({"1", "true", "yes", "on"}), frozenset({"0", "false", "no", "off", ""})
+
+
+def _number(name: str, value: Any) -> int | float:
+    kind, least = _NUMBERS[name]
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number, not {value!r}") from None
+    if number < least:
+        raise ConfigError(f"{name} must be at least {least}, not {value!r}")
+    return number
+
+
 def _coerce(name: str, value: Any) -> Any:
     """Turn a string (env, TOML or flag) into the field's type, with errors that name the key."""
     if value is None:
         return None
+    if name in _NUMBERS:
+        return _number(name, value)
     if name in {"packages_dir", "passwords", "tokens_file"}:
         return Path(value).expanduser()
     if name == "authenticate":
@@ -100,10 +141,14 @@ def _coerce(name: str, value: Any) -> Any:
             if isinstance(value, str)
             else parse_authenticate(",".join(value))
         )
-    if name == "overwrite":
+    if name in _FLAGS:
         if isinstance(value, bool):
             return value
-        return str(value).strip().lower() in {"1", "true", "yes", "on"}
+        text = str(value).strip().lower()
+        if text not in _TRUE | _FALSE:
+            # A typo must not silently turn a protection off (auth_throttle=flase).
+            raise ConfigError(f"{name} must be true or false, not {value!r}")
+        return text in _TRUE
     if name == "max_upload_size":
         return parse_size(value)
     if name == "url_prefix":

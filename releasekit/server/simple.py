@@ -155,8 +155,8 @@ class IndexFront:
         auth = headers.get(b"authorization")
         info: RequestInfo = scope["releasekit"]
         try:
-            principal = self.state.authorizer.authorize(
-                auth.decode("latin-1") if auth else None, "list", project
+            principal = await self.state.authorizer.authorize(
+                auth.decode("latin-1") if auth else None, "list", project, _client(scope)
             )
         except AuthError as exc:
             await _auth_failure(send, exc)
@@ -203,8 +203,8 @@ class IndexFront:
             return False
         auth = headers.get(b"authorization")
         try:
-            principal = self.state.authorizer.authorize(
-                auth.decode("latin-1") if auth else None, "download", record.project
+            principal = await self.state.authorizer.authorize(
+                auth.decode("latin-1") if auth else None, "download", record.project, _client(scope)
             )
         except AuthError as exc:
             await _auth_failure(send, exc)
@@ -244,8 +244,12 @@ _KEPT_304 = (b"etag", b"cache-control", b"last-modified")
 
 async def _auth_failure(send: Send, exc: AuthError) -> None:
     extra = tuple((k.lower().encode(), v.encode()) for k, v in exc.headers.items())
-    code = "unauthorized" if exc.status == 401 else "forbidden"
-    await _send(send, exc.status, *raw_problem(exc.status, exc.detail, code, extra))
+    await _send(send, exc.status, *raw_problem(exc.status, exc.detail, exc.code, extra))
+
+
+def _client(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "-"
 
 
 def _not_here(prefix: str) -> str:

@@ -149,10 +149,13 @@ class PendingCollector(Collector):
         yield gauge
 
 
-def authorize(request: Request, action: Action, project: str | None) -> Principal:
+async def authorize(request: Request, action: Action, project: str | None) -> Principal:
     """Ask the authenticator; record who it was for the access log. Raises AuthError."""
     state: IndexState = request.app.state.index
-    principal = state.authorizer.authorize(request.headers.get("authorization"), action, project)
+    client = request.client.host if request.client else "-"
+    principal = await state.authorizer.authorize(
+        request.headers.get("authorization"), action, project, client
+    )
     info: RequestInfo | None = request.scope.get("releasekit")
     if info is not None:
         info.user = principal.name
@@ -161,9 +164,4 @@ def authorize(request: Request, action: Action, project: str | None) -> Principa
 
 def auth_problem(exc: AuthError) -> Response:
     """A 401/403 problem response, with the challenge header on 401."""
-    return problem(
-        exc.status,
-        exc.detail,
-        "unauthorized" if exc.status == 401 else "forbidden",
-        headers=exc.headers,
-    )
+    return problem(exc.status, exc.detail, exc.code, headers=exc.headers)

@@ -52,9 +52,9 @@ async def upload_endpoint(request: Request) -> Response:
     if declared and declared.isdigit() and int(declared) > limit + FORM_OVERHEAD:
         return _too_large(limit)
     try:
-        authorize(request, "update", None)
+        await authorize(request, "update", None)
     except AuthError as exc:
-        if exc.status == 401:  # no point reading a body we will refuse anyway
+        if exc.status != 403:  # no point reading a body we will refuse anyway
             return auth_problem(exc)
     received = 0
     inner_receive = request.receive
@@ -118,7 +118,7 @@ async def _file_upload(
     except ArchiveError:
         project = None  # receive_upload refuses the filename with the full message
     try:
-        authorize(request, "update", project)
+        await authorize(request, "update", project)
     except AuthError as exc:
         return auth_problem(exc)
     if content is None:
@@ -159,7 +159,7 @@ async def _remove_pkg(request: Request, state: IndexState, fields: dict[str, str
         return problem(400, "remove_pkg needs the name and version fields", "bad-form")
     project = normalize(name)
     try:
-        authorize(request, "admin", project)
+        await authorize(request, "admin", project)
     except AuthError as exc:
         return auth_problem(exc)
     try:

@@ -62,7 +62,7 @@ async def welcome_endpoint(request: Request) -> HTMLResponse:
     base = base_url(request)
     prefix = external_prefix(request.scope, request.headers.get("x-forwarded-prefix"))
     try:
-        authorize(request, "list", None)
+        await authorize(request, "list", None)
         projects = state.catalogue.projects
         rows = []
         for name in sorted(projects):

@@ -13,6 +13,7 @@ from releasekit.errors import IndexServerError
 from releasekit.server.admin_cli import token_group, user_group
 from releasekit.server.auth import Authenticator, AuthError
 from releasekit.server.htpasswd import roles_path
+from tests.server.test_auth import authorize
 
 FAST = ["--bcrypt-cost", "4"]
 
@@ -66,7 +67,7 @@ def test_user_add_creates_a_private_bcrypt_file_and_list_shows_no_hashes(passwor
     authenticator = Authenticator.from_settings(
         passwords=passwords, authenticate=frozenset({"update"}), tokens_file=None
     )
-    assert authenticator.authorize(basic("alice", "alice-pw"), "admin").name == "alice"
+    assert authorize(authenticator, basic("alice", "alice-pw"), "admin").name == "alice"
 
 
 def test_user_add_prompts_twice(tmp_path: Path) -> None:
@@ -139,7 +140,7 @@ def test_user_add_update_migrates_a_refused_sha1_line(tmp_path: Path) -> None:
     authenticator = Authenticator.from_settings(
         passwords=path, authenticate=frozenset({"update"}), tokens_file=None
     )
-    assert authenticator.authorize(basic("bob", "bob-pw"), "update").name == "bob"
+    assert authorize(authenticator, basic("bob", "bob-pw"), "update").name == "bob"
 
 
 # tokens -------------------------------------------------------------------------------------
@@ -184,7 +185,7 @@ def test_token_is_shown_once_and_never_stored_or_listed(tmp_path: Path, password
         passwords=passwords, authenticate=frozenset({"update"}), tokens_file=tokens_file
     )
     assert (
-        authenticator.authorize(basic("__token__", value), "update", "my-pkg").token_id == token_id
+        authorize(authenticator, basic("__token__", value), "update", "my-pkg").token_id == token_id
     )
 
 
@@ -241,7 +242,7 @@ def test_token_revoke(tmp_path: Path, passwords: Path) -> None:
     authenticator = Authenticator.from_settings(
         passwords=passwords, authenticate=frozenset(), tokens_file=tokens_file, reload_interval=0
     )
-    assert authenticator.authorize(basic("__token__", value), "admin").kind == "token"
+    assert authorize(authenticator, basic("__token__", value), "admin").kind == "token"
     result = run(token_group, ["revoke", value.split("_")[1], "--tokens-file", str(tokens_file)])
     assert (
         result.exit_code == 0
@@ -250,5 +251,5 @@ def test_token_revoke(tmp_path: Path, passwords: Path) -> None:
     )
     assert run(token_group, ["list", "--tokens-file", str(tokens_file)]).output == ""
     with pytest.raises(AuthError) as info:
-        authenticator.authorize(basic("__token__", value), "admin")
+        authorize(authenticator, basic("__token__", value), "admin")
     assert info.value.status == 401

@@ -1,0 +1,250 @@
+"""Password guessing against the index: the event loop, timing, throttling, the cache.
+
+Issue 8, defects 2-4: bcrypt ran on the event loop (four guessers stalled /health), an unknown
+user answered without any bcrypt (user names could be enumerated by timing), and guessing was
+unlimited. No test here measures time: each checks what ran, in which order, or what was said.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from releasekit.server import auth
+from releasekit.server.htpasswd import verify_password
+from tests.adversarial.auth_helpers import (
+    Accounts,
+    Clock,
+    basic,
+    from_address,
+    in_process,
+    index_settings,
+    make_accounts,
+)
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+def accounts(tmp_path: Path) -> Accounts:
+    return make_accounts(tmp_path)
+
+
+@pytest.fixture
+def packages(tmp_path: Path) -> Path:
+    path = tmp_path / "packages"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def checks(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The bcrypt entries each password check ran against, in order."""
+    seen: list[bytes] = []
+
+    def recording(password: str, entry: bytes) -> bool:
+        seen.append(entry)
+        return verify_password(password, entry)
+
+    monkeypatch.setattr(auth, "_bcrypt_verify", recording)
+    return seen
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def index(packages: Path, accounts: Accounts, clock: Clock) -> Iterator[TestClient]:
+    """Listing needs credentials, so every /simple/ request checks a password."""
+    settings = index_settings(packages, accounts, authenticate="list,download,update")
+    with in_process(settings, clock) as client:
+        yield client
+
+
+def test_a_password_check_never_blocks_other_requests(
+    packages: Path, accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entered, release = threading.Event(), threading.Event()
+
+    def held(password: str, entry: bytes) -> bool:
+        entered.set()
+        release.wait(20)  # a bcrypt check that takes as long as the test needs
+        return verify_password(password, entry)
+
+    monkeypatch.setattr(auth, "_bcrypt_verify", held)
+    settings = index_settings(packages, accounts, authenticate="list")
+    with in_process(settings) as client:
+        guess = threading.Thread(
+            target=lambda: client.get("/simple/", headers=basic("ci", "guess"))
+        )
+        guess.start()
+        assert entered.wait(20), "the password check never started"
+        answers: list[int] = []
+        health = threading.Thread(target=lambda: answers.append(client.get("/health").status_code))
+        health.start()
+        health.join(10)  # a deadline, not a measurement: a blocked loop never answers
+        answered_while_checking = bool(answers) and not release.is_set()
+        release.set()
+        guess.join(20)
+        health.join(20)
+    assert answered_while_checking, "/health waited for a password check"
+    assert answers == [200]
+
+
+def test_an_unknown_user_costs_one_check_at_the_tables_cost(
+    index: TestClient, checks: list[bytes]
+) -> None:
+    assert index.get("/simple/", headers=basic("ci", "wrong")).status_code == 401
+    assert index.get("/simple/", headers=basic("nobody", "wrong")).status_code == 401
+    assert len(checks) == 2, "an unknown user must pay a bcrypt check too"
+    known, unknown = checks
+    assert unknown[4:7] == known[4:7], "the dummy hash must have the same cost"
+    assert unknown != known
+
+
+def test_unknown_and_known_users_get_the_same_answer(index: TestClient) -> None:
+    known = index.get("/simple/", headers=basic("ci", "wrong"))
+    unknown = index.get("/simple/", headers=basic("nobody", "wrong"))
+    assert known.status_code == unknown.status_code == 401
+    assert known.json()["code"] == unknown.json()["code"] == "unauthorized"
+    assert known.json()["detail"].replace("'ci'", "'nobody'") == unknown.json()["detail"]
+
+
+def test_a_verified_password_is_checked_once_then_again_after_its_lifetime(
+    index: TestClient, checks: list[bytes], clock: Clock
+) -> None:
+    for _ in range(100):  # pip fetching 100 files
+        assert index.get("/simple/", headers=basic("ci", "ci-secret")).status_code == 200
+    assert len(checks) == 1
+    clock.now += 121  # past auth_cache_ttl (120 s)
+    assert index.get("/simple/", headers=basic("ci", "ci-secret")).status_code == 200
+    assert len(checks) == 2
+
+
+def test_a_changed_password_file_empties_the_cache(
+    packages: Path, accounts: Accounts, checks: list[bytes], clock: Clock
+) -> None:
+    settings = index_settings(packages, accounts, authenticate="list")
+    with in_process(settings, clock) as client:
+        assert client.get("/simple/", headers=basic("ci", "ci-secret")).status_code == 200
+        lines = accounts.passwords.read_text(encoding="utf-8").splitlines()
+        kept = [line for line in lines if not line.startswith("ci:")]
+        accounts.passwords.write_text("\n".join(kept) + "\n", encoding="utf-8")
+        clock.now += 2  # past the reload interval
+        refused = client.get("/simple/", headers=basic("ci", "ci-secret"))
+    assert refused.status_code == 401
+
+
+def test_guessing_from_one_address_is_throttled_with_growing_waits(
+    index: TestClient, clock: Clock, checks: list[bytes]
+) -> None:
+    for _ in range(5):
+        assert index.get("/simple/", headers=basic("ci", "guess")).status_code == 401
+    blocked = index.get("/simple/", headers=basic("ci", "guess"))
+    assert blocked.status_code == 429
+    assert blocked.headers["retry-after"] == "1"
+    assert blocked.headers["content-type"] == PROBLEM
+    assert blocked.json()["code"] == "too-many-failures"
+    assert "try again in 1 s" in blocked.json()["detail"]
+    assert len(checks) == 5, "a throttled request must not reach bcrypt"
+    # Even the right password waits: otherwise the block would not stop a guesser.
+    assert index.get("/simple/", headers=basic("ci", "ci-secret")).status_code == 429
+    waits = []
+    for _ in range(4):
+        clock.now += 400  # past any block, within the forget window (900 s) of the last failure
+        assert index.get("/simple/", headers=basic("ci", "guess")).status_code == 401
+        waits.append(index.get("/simple/", headers=basic("ci", "guess")).headers["retry-after"])
+    assert waits == ["2", "4", "8", "16"]
+
+
+def test_the_block_ends_and_a_success_resets_the_address(index: TestClient, clock: Clock) -> None:
+    for _ in range(5):
+        index.get("/simple/", headers=basic("ci", "guess"))
+    clock.now += 1.5
+    assert index.get("/simple/", headers=basic("ci", "ci-secret")).status_code == 200
+    for _ in range(4):  # counting starts afresh after the success
+        assert index.get("/simple/", headers=basic("ci", "guess")).status_code == 401
+
+
+def test_a_guesser_never_locks_out_the_right_password_from_another_address(
+    index: TestClient, clock: Clock
+) -> None:
+    known_good = from_address(index, "192.0.2.99")
+    assert known_good.get("/simple/", headers=basic("ci", "ci-secret")).status_code == 200
+    clock.now += 200  # the verified credential left the cache
+    for number in range(20):  # guesses spread over many addresses (auth_throttle_user_failures)
+        guesser = from_address(index, f"198.51.100.{number}")
+        assert guesser.get("/simple/", headers=basic("ci", "guess")).status_code == 401
+    fresh = from_address(index, "203.0.113.7")
+    blocked = fresh.get("/simple/", headers=basic("ci", "ci-secret"))
+    assert blocked.status_code == 429 and "for 'ci'" in blocked.json()["detail"]
+    for number in range(20, 30):  # more guesses: the user's block grows, up to its cap
+        clock.now += 40
+        from_address(index, f"198.51.100.{number}").get("/simple/", headers=basic("ci", "guess"))
+    blocked = fresh.get("/simple/", headers=basic("ci", "ci-secret"))
+    assert blocked.status_code == 429 and blocked.headers["retry-after"] == "30"
+    # The address ci used before is not held up by other people's guesses...
+    assert known_good.get("/simple/", headers=basic("ci", "ci-secret")).status_code == 200
+    # ...and a new address waits at most the user's cap.
+    clock.now += 31
+    assert fresh.get("/simple/", headers=basic("ci", "ci-secret")).status_code == 200
+    # Other users are not affected at all.
+    other = from_address(index, "203.0.113.8")
+    assert other.get("/simple/", headers=basic("reader", "reader-secret")).status_code == 200
+
+
+def test_unknown_tokens_count_as_failures_and_expired_ones_do_not(
+    index: TestClient, accounts: Accounts
+) -> None:
+    for _ in range(8):
+        expired = index.get("/simple/", headers=accounts.header("expired"))
+        assert expired.status_code == 401 and "expired" in expired.json()["detail"]
+    forged = "rk_000000000000_" + "a" * 32
+    for _ in range(5):
+        assert index.get("/simple/", headers=basic("__token__", forged)).status_code == 401
+    assert index.get("/simple/", headers=basic("__token__", forged)).status_code == 429
+
+
+def test_throttled_and_wrong_logins_are_counted_in_metrics(index: TestClient) -> None:
+    for _ in range(7):
+        index.get("/simple/", headers=basic("ci", "guess"))
+    admin = from_address(index, "192.0.2.200")  # the guessing address is blocked
+    metrics = admin.get("/metrics", headers=basic("root", "root-secret")).text
+    assert 'releasekit_auth_refusals_total{reason="wrong"} 5.0' in metrics
+    assert 'releasekit_auth_refusals_total{reason="throttled"} 2.0' in metrics
+
+
+@pytest.mark.parametrize(
+    "switch",
+    [{"auth_throttle": False}, {"auth_throttle": "off"}],
+    ids=["setting", "env-style-string"],
+)
+def test_the_throttle_can_be_switched_off(
+    packages: Path, accounts: Accounts, switch: dict[str, object]
+) -> None:
+    settings = index_settings(packages, accounts, authenticate="list", **switch)
+    with in_process(settings) as client:
+        codes = {
+            client.get("/simple/", headers=basic("ci", "guess")).status_code for _ in range(12)
+        }
+    assert codes == {401}
+
+
+def test_upload_with_a_throttled_address_is_refused_before_the_body_is_read(
+    index: TestClient,
+) -> None:
+    for _ in range(5):
+        index.get("/simple/", headers=basic("ci", "guess"))
+    response = index.post(
+        "/legacy/",
+        headers=basic("ci", "guess"),
+        data={":action": "file_upload"},
+        files={"content": ("alpha-1.0-py3-none-any.whl", b"x" * 1000)},
+    )
+    assert response.status_code == 429 and response.headers["retry-after"] == "1"
