@@ -16,7 +16,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
@@ -199,7 +199,7 @@ def create_app(
         routes=routes,
         middleware=[Middleware(IndexFront, state=state)],
         lifespan=lifespan,
-        exception_handlers={404: _not_found, 405: _not_allowed},
+        exception_handlers={404: _not_found, 405: _not_allowed, ClientDisconnect: _client_gone},
     )
     app.state.index = state
     # Trailing-slash redirects would hit POST /legacy too; twine aborts on redirects.
@@ -225,6 +225,13 @@ def authenticator_from(settings: Settings, **overrides: Any) -> Authenticator:
         cache_ttl=settings.auth_cache_ttl,
         **overrides,
     )
+
+
+async def _client_gone(request: Request, exc: Any) -> Response:
+    # Any client can hang up mid-request: one line, not an ASGI traceback per disconnect.
+    client = request.client.host if request.client else "-"
+    logger.info("client %s disconnected during %s %s", client, request.method, request.url.path)
+    return Response(status_code=499)  # nginx's "client closed request", for the access log
 
 
 async def _not_found(request: Request, exc: Any) -> Response:

@@ -71,6 +71,37 @@ def server() -> None:
 @click.option(
     "--tokens-file", help="API tokens file.  [default: <packages>/.releasekit/tokens.json]"
 )
+@click.option(
+    "--auth-throttle/--no-auth-throttle",
+    default=None,
+    help="Throttle failed logins per address and user (429).  [default: on]",
+)
+@click.option("--auth-throttle-failures", type=int, help="Free failures per address.  [default: 5]")
+@click.option(
+    "--auth-throttle-max-delay", type=float, help="Longest address block, s.  [default: 300]"
+)
+@click.option(
+    "--auth-throttle-user-failures", type=int, help="Free failures per user.  [default: 20]"
+)
+@click.option(
+    "--auth-throttle-user-max-delay", type=float, help="Longest user block, s.  [default: 30]"
+)
+@click.option("--auth-threads", type=int, help="Password-check threads.  [default: CPUs/2]")
+@click.option(
+    "--auth-cache-ttl", type=float, help="Remember a verified password, s.  [default: 120]"
+)
+@click.option(
+    "--header-timeout", type=float, help="Seconds to send request headers.  [default: 10]"
+)
+@click.option("--keep-alive-timeout", type=int, help="Idle seconds between requests.  [default: 5]")
+@click.option(
+    "--max-connections", type=int, help="Connection cap.  [default: from the open-file limit]"
+)
+@click.option(
+    "--server-header/--no-server-header",
+    default=None,
+    help="Send `Server: uvicorn`.  [default: off]",
+)
 @_CONFIG
 def run(packages_dir: Path | None, config_file: Path | None, **flags: Any) -> None:
     """Serve PACKAGES_DIR as a package index (simple API, uploads, health, metrics)."""
@@ -94,6 +125,7 @@ def run(packages_dir: Path | None, config_file: Path | None, **flags: Any) -> No
         "access_log": False,  # our own structured access log replaces uvicorn's
         "proxy_headers": True,
         "timeout_graceful_shutdown": 10,
+        **_connection_options(settings),
     }
     if settings.workers > 1:
         # Each worker process builds its own app from the environment we export here.
@@ -149,7 +181,27 @@ def app_from_env() -> Any:
     """uvicorn factory for worker processes: settings from RELEASEKIT_SERVER_* only."""
     settings = load_settings()
     _configure_logging(settings.log_level)
+    _connection_options(settings)  # this process's protocol class needs its limits too
     return _build_app(settings)
+
+
+def _connection_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn options for idle and hostile connections (see `connections.py`)."""
+    from releasekit.server.connections import configure, connection_cap, raise_open_file_limit
+
+    open_files = raise_open_file_limit()
+    cap = connection_cap(open_files, settings.max_connections)
+    logging.getLogger("releasekit.server").info(
+        "open-file limit %d: at most %d connections, request headers within %g s",
+        open_files,
+        cap,
+        settings.header_timeout,
+    )
+    return {
+        "http": configure(settings.header_timeout, cap),
+        "timeout_keep_alive": settings.keep_alive_timeout,
+        "server_header": settings.server_header,
+    }
 
 
 def _build_app(settings: Settings) -> Any:
@@ -169,6 +221,22 @@ def _settings_env(settings: Settings) -> dict[str, str]:
         "url_prefix": settings.url_prefix,
         "log_level": settings.log_level,
         "tokens_file": str(settings.effective_tokens_file),
+        **{
+            name: str(getattr(settings, name)).lower()
+            for name in (
+                "auth_throttle",
+                "auth_throttle_failures",
+                "auth_throttle_max_delay",
+                "auth_throttle_user_failures",
+                "auth_throttle_user_max_delay",
+                "auth_threads",
+                "auth_cache_ttl",
+                "header_timeout",
+                "keep_alive_timeout",
+                "max_connections",
+                "server_header",
+            )
+        },
     }
     if settings.passwords is not None:
         values["passwords"] = str(settings.passwords)
