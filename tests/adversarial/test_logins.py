@@ -248,3 +248,77 @@ def test_upload_with_a_throttled_address_is_refused_before_the_body_is_read(
         files={"content": ("alpha-1.0-py3-none-any.whl", b"x" * 1000)},
     )
     assert response.status_code == 429 and response.headers["retry-after"] == "1"
+
+
+# configuration -------------------------------------------------------------------------------
+
+
+def test_login_and_connection_settings_come_from_file_env_and_flags(tmp_path: Path) -> None:
+    from releasekit.server.settings import load_settings
+
+    config = tmp_path / "server.toml"
+    config.write_text(
+        "[server]\nauth-throttle-failures = 3\nheader-timeout = 2.5\nserver-header = true\n",
+        encoding="utf-8",
+    )
+    env = {
+        "RELEASEKIT_SERVER_AUTH_THROTTLE": "off",
+        "RELEASEKIT_SERVER_AUTH_CACHE_TTL": "30",
+        "RELEASEKIT_SERVER_MAX_CONNECTIONS": "500",
+    }
+    settings = load_settings({"auth_threads": 3}, config, env)
+    assert (settings.auth_throttle, settings.auth_throttle_failures) == (False, 3)
+    assert (settings.header_timeout, settings.server_header) == (2.5, True)
+    assert (settings.auth_cache_ttl, settings.max_connections, settings.auth_threads) == (
+        30,
+        500,
+        3,
+    )
+    defaults = load_settings(env={})
+    assert defaults.auth_throttle and not defaults.server_header
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("RELEASEKIT_SERVER_AUTH_THROTTLE", "flase", "auth_throttle must be true or false"),
+        (
+            "RELEASEKIT_SERVER_AUTH_THROTTLE_FAILURES",
+            "0",
+            "auth_throttle_failures must be at least",
+        ),
+        ("RELEASEKIT_SERVER_HEADER_TIMEOUT", "soon", "header_timeout must be a number"),
+        ("RELEASEKIT_SERVER_MAX_CONNECTIONS", "-1", "max_connections must be at least 0"),
+    ],
+)
+def test_a_mistyped_protection_setting_is_refused_not_ignored(
+    key: str, value: str, message: str
+) -> None:
+    from releasekit.errors import ConfigError
+    from releasekit.server.settings import load_settings
+
+    with pytest.raises(ConfigError, match=message):
+        load_settings(env={key: value})
+
+
+def test_run_flags_reach_the_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from releasekit.server import cli
+    from releasekit.server.settings import Settings, load_settings
+
+    seen: list[Settings] = []
+
+    def capture(config_file: Path | None, **overrides: object) -> Settings:
+        seen.append(load_settings(overrides, config_file, env={}))
+        raise SystemExit(0)  # stop before a server starts
+
+    monkeypatch.setattr(cli, "_settings", capture)
+    flags = ["--no-auth-throttle", "--header-timeout", "3", "--auth-throttle-max-delay", "60"]
+    flags += ["--server-header", "--max-connections", "50", "--keep-alive-timeout", "7"]
+    result = CliRunner().invoke(cli.server, ["run", str(tmp_path), *flags])
+    assert result.exit_code == 0, result.output
+    (settings,) = seen
+    assert settings.auth_throttle is False and settings.server_header is True
+    assert (settings.header_timeout, settings.auth_throttle_max_delay) == (3.0, 60.0)
+    assert (settings.max_connections, settings.keep_alive_timeout) == (50, 7)
