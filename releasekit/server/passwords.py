@@ -69,9 +69,7 @@ class PasswordChecker:
             return False
         key = self._digest(user, password, entry)
         with self._lock:
-            if users is not self._table:  # reloaded: forget everything verified before
-                self._table = users
-                self._cache.clear()
+            self._use(users)
             expires = self._cache.get(key)
             if expires is None:
                 return False
@@ -85,6 +83,7 @@ class PasswordChecker:
         entry = users.hashes.get(user)
         key = self._digest(user, password, entry or b"")
         with self._lock:
+            self._use(users)
             if self._pending >= self._queue_limit:
                 raise PoolBusy
             self._pending += 1
@@ -103,6 +102,14 @@ class PasswordChecker:
                         self._cache.popitem(last=False)
             return True
         return False
+
+    def _use(self, users: UserTable) -> None:
+        """Called under the lock: on a new table, forget what was verified and make its dummy."""
+        if users is not self._table:
+            self._table = users
+            self._cache.clear()
+            # Made ahead, so even the first unknown user costs one check, not a hash and a check.
+            self._pool.submit(self._dummy, users)
 
     def _run(self, users: UserTable, entry: bytes | None, password: str) -> bool:
         if entry is not None:

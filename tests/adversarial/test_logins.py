@@ -97,6 +97,43 @@ def test_a_password_check_never_blocks_other_requests(
     assert answers == [200]
 
 
+def test_when_too_many_checks_wait_the_next_gets_503_and_verified_users_still_pass(
+    packages: Path, accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+    started: list[str] = []
+
+    def held(password: str, entry: bytes) -> bool:
+        started.append(password)
+        release.wait(20)
+        return verify_password(password, entry)
+
+    settings = index_settings(packages, accounts, authenticate="list", auth_threads=1)
+    with in_process(settings) as client:
+        assert client.get("/simple/", headers=basic("ci", "ci-secret")).status_code == 200
+        monkeypatch.setattr(auth, "_bcrypt_verify", held)
+        guesses = [
+            threading.Thread(target=lambda: client.get("/simple/", headers=basic("ci", "x")))
+            for _ in range(32)  # the queue limit for one thread
+        ]
+        for guess in guesses:
+            guess.start()
+        deadline = threading.Event()
+        busy = None
+        for _ in range(200):  # until the 32 checks are queued or running
+            busy = client.get("/simple/", headers=basic("reader", "reader-secret"))
+            if busy.status_code == 503:
+                break
+            deadline.wait(0.05)
+        cached = client.get("/simple/", headers=basic("ci", "ci-secret"))
+        release.set()
+        for guess in guesses:
+            guess.join(20)
+    assert busy is not None and busy.status_code == 503
+    assert busy.headers["retry-after"] == "1" and busy.json()["code"] == "busy"
+    assert cached.status_code == 200, "a verified credential needs no queue slot"
+
+
 def test_an_unknown_user_costs_one_check_at_the_tables_cost(
     index: TestClient, checks: list[bytes]
 ) -> None:
