@@ -20,15 +20,13 @@ import base64
 import binascii
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Generic, Literal, TypeVar
+from typing import Literal
 
-from releasekit.errors import IndexServerError
 from releasekit.server.htpasswd import (
     TOKEN_USERNAME,
     Role,
@@ -40,6 +38,7 @@ from releasekit.server.htpasswd import verify_password as _bcrypt_verify
 from releasekit.server.passwords import PasswordChecker, PoolBusy
 from releasekit.server.throttle import Throttle, ThrottlePolicy
 from releasekit.server.tokens import ACTIONS, Action, ApiToken, find_token, load_tokens
+from releasekit.server.watched import WatchedFile
 
 __all__ = ["ROLE_ACTIONS", "Action", "AuthError", "Authenticator", "Principal"]
 
@@ -57,7 +56,6 @@ _VERBS: Mapping[Action, str] = {
     "update": "upload",
     "admin": "run admin actions (remove, yank)",
 }
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -98,56 +96,6 @@ class AuthError(Exception):
 _CODES = {401: "unauthorized", 403: "forbidden", 429: "too-many-failures", 503: "busy"}
 
 
-class _WatchedFile(Generic[_T]):
-    """A file's parsed contents, re-read when the (inode, mtime, size) of any watched path changes."""
-
-    def __init__(
-        self,
-        path: Path,
-        load: Callable[[Path], _T],
-        interval: float,
-        clock: Callable[[], float],
-        also: tuple[Path, ...] = (),
-    ) -> None:
-        self._path, self._load, self._interval, self._clock = path, load, interval, clock
-        self._watched = (path, *also)
-        self._lock = threading.Lock()
-        self._signature = self._stat()
-        self._value = load(path)  # start-up: a broken file raises IndexServerError
-        self._checked = clock()
-
-    def _stat(self) -> tuple[tuple[int, int, int] | None, ...]:
-        return tuple(_signature(path) for path in self._watched)
-
-    def get(self) -> _T:
-        """The current contents; costs one stat() at most once per interval."""
-        with self._lock:
-            now = self._clock()
-            if now - self._checked < self._interval:
-                return self._value
-            self._checked = now
-            signature = self._stat()
-            if signature == self._signature:
-                return self._value
-            # Record the signature even on failure, so a broken file is logged once, not per second.
-            self._signature = signature
-            try:
-                self._value = self._load(self._path)
-            except IndexServerError as exc:
-                logger.error("%s; keeping the previous version of %s", exc.message, self._path)
-            else:
-                logger.info("reloaded %s", self._path)
-            return self._value
-
-
-def _signature(path: Path) -> tuple[int, int, int] | None:
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
-        return None
-    return stat.st_ino, stat.st_mtime_ns, stat.st_size
-
-
 def _parse_authorization(header: str) -> tuple[str, str]:
     """(user, password) from `Basic ...`, or (`__token__`, token) from `Bearer ...`."""
     scheme, _, param = header.strip().partition(" ")
@@ -171,8 +119,8 @@ class Authenticator:
     def __init__(
         self,
         *,
-        users: _WatchedFile[UserTable] | None,
-        tokens: _WatchedFile[dict[str, ApiToken]] | None,
+        users: WatchedFile[UserTable] | None,
+        tokens: WatchedFile[dict[str, ApiToken]] | None,
         authenticate: frozenset[str],
         throttle: ThrottlePolicy | None = None,
         threads: int | None = None,
@@ -208,14 +156,14 @@ class Authenticator:
         users = (
             None
             if passwords is None
-            else _WatchedFile(
+            else WatchedFile(
                 passwords, load_user_table, reload_interval, clock, also=(roles_path(passwords),)
             )
         )
         tokens = (
             None
             if tokens_file is None
-            else _WatchedFile(tokens_file, load_tokens, reload_interval, clock)
+            else WatchedFile(tokens_file, load_tokens, reload_interval, clock)
         )
         return cls(
             users=users,
