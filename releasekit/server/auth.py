@@ -238,10 +238,18 @@ class Authenticator:
                 503, "too many password checks are waiting; try again in a second", 1
             ) from None
         if not ok:
-            self._throttle.failure(client, user)
-            self.on_refusal("wrong")
+            self._failed(client, user)
             raise AuthError(401, f"wrong password for user {user!r}, or no such user")
         self._throttle.success(client, user)
+
+    def _failed(self, client: str, user: str | None) -> None:
+        self.on_refusal("wrong")
+        blocked = self._throttle.failure(client, user)
+        if blocked:  # once per block: the blocks double, so a guesser cannot flood the log
+            whom = "API tokens" if user is None else f"user {user!r}"
+            logger.warning(
+                "failed logins from %s (last for %s): blocked for %d s", client, whom, blocked
+            )
 
     def _refuse_if_throttled(self, client: str, user: str | None) -> None:
         wait = self._throttle.retry_after(client, user)
@@ -267,8 +275,7 @@ class Authenticator:
         token = find_token(tokens, value)
         if token is None:
             # Only a wrong secret counts: an expired or out-of-scope token is no guess.
-            self._throttle.failure(client, None)
-            self.on_refusal("wrong")
+            self._failed(client, None)
             raise AuthError(
                 401,
                 "the API token is not valid (unknown, revoked or mistyped); "

@@ -30,6 +30,7 @@ logger = logging.getLogger("releasekit.server")
 
 # Descriptors kept free for what requests open (package files, the catalogue, logs, bcrypt).
 MIN_HEADROOM = 64
+WARN_EVERY = 10.0  # seconds between warnings about the connection cap
 
 
 def raise_open_file_limit() -> int:
@@ -65,6 +66,9 @@ class _Guard:
 
     _deadline: asyncio.TimerHandle | None = None
     _idle_since: float = 0.0
+    # Per process (one event loop): evictions since the last warning, and when that was.
+    evicted: int = 0
+    warned_at: float = float("-inf")
 
     def _arm(self) -> None:
         self._disarm()
@@ -91,10 +95,17 @@ class _Guard:
             c for c in self.connections if c is not self and isinstance(c, _Guard) and c._idle()
         ]
         victim: Any = min(idle, key=lambda c: c._idle_since) if idle else self
-        logger.warning(
-            "%d connections (cap %d): closing the one idle longest", len(self.connections), self.cap
-        )
         victim.transport.close()
+        _Guard.evicted += 1
+        now = self.loop.time()
+        if now - _Guard.warned_at >= WARN_EVERY:  # a flood of connections is not a flood of logs
+            logger.warning(
+                "%d connections (cap %d): closed %d idle the longest since the last warning",
+                len(self.connections),
+                self.cap,
+                _Guard.evicted,
+            )
+            _Guard.warned_at, _Guard.evicted = now, 0
 
 
 def _guarded(base: type[Any]) -> type[Any]:

@@ -14,6 +14,7 @@ and a new machine waits at most `user_max_delay`.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import threading
 from collections import OrderedDict
@@ -56,7 +57,7 @@ class _Table:
         entry = self._items.get(key)
         return 0.0 if entry is None else max(0.0, entry.blocked_until - now)
 
-    def fail(self, key: str, now: float) -> None:
+    def fail(self, key: str, now: float) -> float:
         entry = self._items.pop(key, None)
         if entry is None or now - entry.last > self._forget:
             entry = _Failures(0, now, now)
@@ -68,6 +69,7 @@ class _Table:
         self._items[key] = entry
         while len(self._items) > MAX_KEYS:
             self._items.popitem(last=False)
+        return max(0.0, entry.blocked_until - now)
 
     def clear(self, key: str) -> None:
         self._items.pop(key, None)
@@ -91,20 +93,22 @@ class Throttle:
             return 0
         now = self._clock()
         with self._lock:
-            wait = self._addresses.retry_after(address, now)
+            wait = self._addresses.retry_after(_network(address), now)
             if user is not None and not self._known_good(user, address, now):
                 wait = max(wait, self._users.retry_after(user, now))
         return math.ceil(wait)
 
-    def failure(self, address: str, user: str | None) -> None:
-        """Count a wrong password (or an unknown token) from `address` for `user`."""
+    def failure(self, address: str, user: str | None) -> float:
+        """Count a wrong password (or an unknown token) from `address` for `user`; returns the
+        seconds the address is now blocked for (0: not blocked)."""
         if not self.policy.enabled:
-            return
+            return 0.0
         now = self._clock()
         with self._lock:
-            self._addresses.fail(address, now)
+            blocked = self._addresses.fail(_network(address), now)
             if user is not None:
                 self._users.fail(user, now)
+        return blocked
 
     def success(self, address: str, user: str) -> None:
         """A verified password: the address starts afresh and is known-good for `user`."""
@@ -112,7 +116,7 @@ class Throttle:
             return
         now = self._clock()
         with self._lock:
-            self._addresses.clear(address)
+            self._addresses.clear(_network(address))
             self._good.pop((user, address), None)
             self._good[(user, address)] = now
             while len(self._good) > MAX_KEYS:
@@ -121,3 +125,14 @@ class Throttle:
     def _known_good(self, user: str, address: str, now: float) -> bool:
         when = self._good.get((user, address))
         return when is not None and now - when <= self.policy.forget_after
+
+
+def _network(address: str) -> str:
+    """The throttled unit: an IPv4 address, or the /64 of an IPv6 one (one host's usual share)."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address  # a name (a test client, a unix socket): itself
+    if parsed.version == 6:
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)

@@ -365,3 +365,26 @@ def test_run_flags_reach_the_settings(tmp_path: Path, monkeypatch: pytest.Monkey
     assert settings.auth_throttle is False and settings.server_header is True
     assert (settings.header_timeout, settings.auth_throttle_max_delay) == (3.0, 60.0)
     assert (settings.max_connections, settings.keep_alive_timeout) == (50, 7)
+
+
+def test_ipv6_guessers_are_throttled_per_64_prefix() -> None:
+    from releasekit.server.throttle import Throttle, ThrottlePolicy
+
+    clock = Clock()
+    throttle = Throttle(ThrottlePolicy(), clock)
+    for host in range(1, 6):  # one machine hopping through the addresses of its /64
+        throttle.failure(f"2001:db8:0:1::{host:x}", "ci")
+    assert throttle.retry_after("2001:db8:0:1::ffff", None) == 1
+    assert throttle.retry_after("2001:db8:0:2::1", None) == 0  # the next /64 is someone else
+    assert throttle.retry_after("192.0.2.1", None) == 0
+
+
+def test_each_block_is_one_warning_naming_the_address_not_the_password(
+    index: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING", logger="releasekit.server.auth"):
+        for _ in range(9):
+            index.get("/simple/", headers=basic("ci", "hunter2"))
+    lines = [record.getMessage() for record in caplog.records]
+    assert lines == ["failed logins from 192.0.2.10 (last for user 'ci'): blocked for 1 s"]
+    assert all("hunter2" not in line for line in lines)
