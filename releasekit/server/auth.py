@@ -8,10 +8,9 @@ the actions among list/download/update that need credentials; `admin` always doe
 Outcomes: a `Principal`, or `AuthError` with 401 (credentials missing, wrong, unknown or expired:
 send others), 403 (valid but not allowed: asking again will not help), 429 (too many failures
 from this address or for this user: wait `Retry-After` seconds, see `throttle.py`) or 503 (too
-many password checks waiting). Passwords are checked off the event loop (`passwords.py`). Both
-files are
-re-read when they change, checked at most once per `reload_interval` seconds; a broken new
-version is logged and the previous one kept, so a typo never locks everybody out.
+many password checks waiting). Passwords are checked off the event loop (`passwords.py`).
+Both files are re-read when they change, checked at most once per `reload_interval` seconds; a
+broken new version is logged and the previous one kept, so a typo never locks everybody out.
 """
 
 from __future__ import annotations
@@ -71,7 +70,7 @@ ANONYMOUS = Principal(None, "anonymous")
 
 
 class AuthError(Exception):
-    """A refused request: `status` 401 or 403 and a `detail` a person can act on (no secrets)."""
+    """A refused request: `status` (401, 403, 429, 503) and a `detail` a person can act on."""
 
     def __init__(self, status: int, detail: str, retry_after: int | None = None) -> None:
         super().__init__(detail)
