@@ -1,14 +1,15 @@
 """/health latency while clients guess passwords: before and after the login hardening (issue 8).
 
 Starts `releasekit server run` on 127.0.0.1 (free port) with one bcrypt user (cost 12 by
-default, what `htpasswd -B` and `releasekit server user add` write) and listing behind
+default, what `releasekit server user add` writes; `htpasswd -B` uses 5) and listing behind
 credentials; `--guessers` processes send wrong passwords to `/simple/` as fast as they are
 answered while this process times `/health` one request after another. Each run is bounded
 by `--duration` seconds and `--max-requests` per client; servers are stopped by PID.
 
 Variants: `before` runs the server from another source tree (`--before DIR`, e.g. a checkout
 of the commit before the fix); `no-throttle` isolates the thread pool (`--no-auth-throttle`);
-`default` is what ships (throttled guessers get 429 before any bcrypt); `idle` has no guessers.
+`default` is what ships (throttled guessers get 429 before any bcrypt); the last row has no
+guessers at all.
 
     .venv/bin/python benchmarks/bench_auth.py --before /tmp/base --duration 10
 """
@@ -37,14 +38,15 @@ SOURCE = HERE.parent
 _LISTENING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 # A guesser: wrong passwords in a loop, bounded by a deadline and a count; prints its statuses.
 _GUESSER = """
-import collections, json, sys, time, httpx
+import collections, json, os, sys, time, httpx
 url, seconds, most = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 deadline, seen = time.monotonic() + seconds, collections.Counter()
 with httpx.Client(timeout=30) as client:
     for number in range(most):
         if time.monotonic() > deadline:
             break
-        seen[client.get(url, auth=("ci", f"guess-{number}")).status_code] += 1
+        guess = f"guess-{os.getpid()}-{number}"  # never the same twice (no cache helps)
+        seen[client.get(url, auth=("ci", guess)).status_code] += 1
 print(json.dumps(seen))
 """
 
