@@ -93,6 +93,9 @@ def server() -> None:
 @click.option(
     "--header-timeout", type=float, help="Seconds to send request headers.  [default: 10]"
 )
+@click.option(
+    "--body-timeout", type=float, help="Longest silence within a request body, s.  [default: 30]"
+)
 @click.option("--keep-alive-timeout", type=int, help="Idle seconds between requests.  [default: 5]")
 @click.option(
     "--max-connections", type=int, help="Connection cap.  [default: from the open-file limit]"
@@ -198,7 +201,7 @@ def _connection_options(settings: Settings) -> dict[str, Any]:
         settings.header_timeout,
     )
     return {
-        "http": configure(settings.header_timeout, cap),
+        "http": configure(settings.header_timeout, settings.body_timeout, cap),
         "timeout_keep_alive": settings.keep_alive_timeout,
         "server_header": settings.server_header,
     }
@@ -232,6 +235,7 @@ def _settings_env(settings: Settings) -> dict[str, str]:
                 "auth_threads",
                 "auth_cache_ttl",
                 "header_timeout",
+                "body_timeout",
                 "keep_alive_timeout",
                 "max_connections",
                 "server_header",

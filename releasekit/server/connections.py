@@ -9,6 +9,8 @@ descriptor forever; ~1000 of them exhaust the usual limit of 1024 and every clie
 The protocol classes here wrap uvicorn's and add:
 - a header deadline: a connection must complete its request headers within `header_timeout`
   of connecting or of its previous response, or it is closed;
+- a body idle limit: while a request body is coming, a gap of `body_timeout` without a byte
+  closes the connection (unless uvicorn paused reading because the app is behind);
 - a connection cap below the descriptor limit: past it, the connection idle the longest
   (no request in progress) is closed to make room, so real clients always get in; requests
   in progress are never cut.
@@ -57,12 +59,14 @@ class _Guard:
     """The deadline and cap logic shared by both protocol classes (a mixin)."""
 
     header_timeout: float = 10.0
+    body_timeout: float = 30.0
     cap: int = 1 << 20
     # Provided by uvicorn's protocol classes:
     loop: asyncio.AbstractEventLoop
     transport: asyncio.Transport
     connections: set[Any]
     cycle: Any
+    flow: Any
 
     _deadline: asyncio.TimerHandle | None = None
     _idle_since: float = 0.0
@@ -70,23 +74,37 @@ class _Guard:
     evicted: int = 0
     warned_at: float = float("-inf")
 
-    def _arm(self) -> None:
+    def _arm(self, timeout: float) -> None:
         self._disarm()
-        self._idle_since = self.loop.time()
-        self._deadline = self.loop.call_later(self.header_timeout, self._expire)
+        self._deadline = self.loop.call_later(timeout, self._expire)
 
     def _disarm(self) -> None:
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
 
+    def _await_request(self) -> None:
+        """Idle from now: the next request's headers must be complete within header_timeout."""
+        self._idle_since = self.loop.time()
+        self._arm(self.header_timeout)
+
     def _expire(self) -> None:
         self._deadline = None
-        if self._idle() and not self.transport.is_closing():
+        if self.transport.is_closing():
+            return
+        if self._idle():
             self.transport.close()
+        elif self._receiving_body():
+            if self.flow.read_paused:  # the app is behind, not the client: wait on
+                self._arm(self.body_timeout)
+            else:
+                self.transport.close()  # the app sees a disconnect: one info line
 
     def _idle(self) -> bool:
         return self.cycle is None or bool(self.cycle.response_complete)
+
+    def _receiving_body(self) -> bool:
+        return not self._idle() and bool(self.cycle.more_body)
 
     def _make_room(self) -> None:
         if len(self.connections) <= self.cap:
@@ -112,19 +130,21 @@ def _guarded(base: type[Any]) -> type[Any]:
     class Guarded(_Guard, base):  # type: ignore[misc]
         def connection_made(self, transport: asyncio.Transport) -> None:
             super().connection_made(transport)
-            self._arm()
+            self._await_request()
             self._make_room()
 
         def data_received(self, data: bytes) -> None:
             before = self.cycle
             super().data_received(data)
-            if self.cycle is not before:  # a request's headers are complete
+            if self._receiving_body():  # each chunk of a body restarts its clock
+                self._arm(self.body_timeout)
+            elif self.cycle is not before:  # a request's headers (and body) are complete
                 self._disarm()
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
             if self._idle() and not self.transport.is_closing():
-                self._arm()
+                self._await_request()
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
@@ -144,11 +164,12 @@ GuardedH11: type[asyncio.Protocol] = _guarded(H11Protocol)
 GuardedH11.__qualname__ = GuardedH11.__name__ = "GuardedH11"
 
 
-def configure(header_timeout: float, cap: int) -> type[asyncio.Protocol]:
-    """Set the deadline and cap for this process; the protocol class to give uvicorn."""
+def configure(header_timeout: float, body_timeout: float, cap: int) -> type[asyncio.Protocol]:
+    """Set the deadlines and cap for this process; the protocol class to give uvicorn."""
     protocol = GuardedHttpTools or GuardedH11
     for cls in (GuardedHttpTools, GuardedH11):
         if cls is not None:
             cls.header_timeout = header_timeout  # type: ignore[attr-defined]
+            cls.body_timeout = body_timeout  # type: ignore[attr-defined]
             cls.cap = cap  # type: ignore[attr-defined]
     return protocol

@@ -48,6 +48,7 @@ class Settings:
     auth_threads: int = 0  # bcrypt threads; 0: half the CPUs
     auth_cache_ttl: float = 120.0  # seconds a verified password is remembered
     header_timeout: float = 10.0  # a connection must send full request headers within this
+    body_timeout: float = 30.0  # longest silence while a request body is being received
     keep_alive_timeout: int = 5  # idle seconds between requests on one connection
     max_connections: int = 0  # 0: as many as the descriptor limit leaves room for
     server_header: bool = False  # send `Server: uvicorn`
@@ -109,6 +110,7 @@ _NUMBERS: Mapping[str, tuple[type[int] | type[float], float]] = {
     "auth_threads": (int, 0),
     "auth_cache_ttl": (float, 0),
     "header_timeout": (float, 0.1),
+    "body_timeout": (float, 0.1),
     "keep_alive_timeout": (int, 1),
     "max_connections": (int, 0),
 }

@@ -96,6 +96,29 @@ def test_the_header_deadline_does_not_cut_a_slow_body_or_keep_alive(tmp_path: Pa
     assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
 
 
+def test_a_body_that_stops_arriving_is_cut_and_a_steady_one_is_not(tmp_path: Path) -> None:
+    head = (
+        b"POST /legacy/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded"
+        b"\r\nContent-Length: 20\r\n\r\n"
+    )
+    with running_index(tmp_path, "--body-timeout", "1", "-a", ".") as index:
+        steady = index.connect()
+        steady.sendall(head)
+        for chunk in (b":action=", b"file_", b"upload&"):  # gaps shorter than the limit
+            time.sleep(0.5)
+            steady.sendall(chunk)
+        answer = steady.recv(65536)
+        steady.close()
+        stalled = index.connect()
+        stalled.sendall(head + b":action=")  # and nothing more
+        wait_until(lambda: closed_by_server(stalled), 30, "the stalled upload closed")
+        stalled.close()
+        wait_until(lambda: "disconnected during POST" in index.log_text(), 30, "the info line")
+        log = index.log_text()
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    assert "Traceback" not in log
+
+
 def test_the_soft_descriptor_limit_is_raised_to_the_hard_limit(tmp_path: Path) -> None:
     with running_index(tmp_path, open_files=(256, 512)) as index:
         log = index.log_text()

@@ -359,12 +359,14 @@ def test_run_flags_reach_the_settings(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setattr(cli, "_settings", capture)
     flags = ["--no-auth-throttle", "--header-timeout", "3", "--auth-throttle-max-delay", "60"]
     flags += ["--server-header", "--max-connections", "50", "--keep-alive-timeout", "7"]
+    flags += ["--body-timeout", "45"]
     result = CliRunner().invoke(cli.server, ["run", str(tmp_path), *flags])
     assert result.exit_code == 0, result.output
     (settings,) = seen
     assert settings.auth_throttle is False and settings.server_header is True
     assert (settings.header_timeout, settings.auth_throttle_max_delay) == (3.0, 60.0)
     assert (settings.max_connections, settings.keep_alive_timeout) == (50, 7)
+    assert settings.body_timeout == 45.0
 
 
 def test_ipv6_guessers_are_throttled_per_64_prefix() -> None:
