@@ -30,8 +30,8 @@ async def bundle_lock(request: Request) -> Response:
     bundle: str = request.path_params["bundle"]
     lock: str = request.path_params["lock"]
     try:  # a lock names projects and versions: as guarded as a listing and a download
-        authorize(request, "list", None)
-        authorize(request, "download", None)
+        await authorize(request, "list", None)
+        await authorize(request, "download", None)
     except AuthError as exc:
         return auth_problem(exc)
     if not _BUNDLE.fullmatch(bundle) or not _LOCK.fullmatch(lock):
