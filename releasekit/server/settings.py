@@ -39,6 +39,11 @@ class Settings:
     workers: int = 1
     log_level: str = "info"
     poll_interval: float = 1.0
+    # --- uploads and storage (issue 8) ---
+    # /ready answers 503 below this much free space on the packages volume.
+    min_free_space: int = 256 * 1024 * 1024
+    # How often temp files of dead uploads are collected (also once at start-up).
+    temp_sweep_interval: float = 60.0
 
     @property
     def state_dir(self) -> Path:
@@ -88,10 +93,27 @@ def _normalize_prefix(value: str) -> str:
     return prefix
 
 
+def _coerce_storage(name: str, value: Any) -> Any:
+    """The uploads-and-storage settings (issue 8); NotImplemented for any other name."""
+    if name == "min_free_space":
+        return parse_size(value)
+    if name == "temp_sweep_interval":
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = -1.0
+        if seconds <= 0:
+            raise ConfigError(f"temp_sweep_interval must be a positive number, not {value!r}")
+        return seconds
+    return NotImplemented
+
+
 def _coerce(name: str, value: Any) -> Any:
     """Turn a string (env, TOML or flag) into the field's type, with errors that name the key."""
     if value is None:
         return None
+    if (storage := _coerce_storage(name, value)) is not NotImplemented:
+        return storage
     if name in {"packages_dir", "passwords", "tokens_file"}:
         return Path(value).expanduser()
     if name == "authenticate":
