@@ -141,6 +141,11 @@ class _Stream:
             return first
         return first + self.read(BLOCK - len(first), filename)
 
+    def drain(self) -> None:
+        """Read to the end (counted): a truncated or corrupt gzip stream raises here."""
+        while chunk := self.gz.read(_CHUNK):
+            self.expansion.add(len(chunk))
+
     def skip(self, size: int, filename: str) -> None:
         while size:
             step = min(size, _CHUNK)
@@ -207,7 +212,8 @@ def read_tar_metadata(path: Path, filename: str, limits: ArchiveLimits) -> bytes
                     stream.skip(-size % BLOCK, filename)
                 elif typeflag in _REGULAR:
                     stream.skip(size + -size % BLOCK, filename)
-    except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            stream.drain()  # the gzip trailer's CRC and length are checked at its end
+    except (OSError, EOFError, zlib.error, gzip.BadGzipFile, ValueError) as exc:
         raise ArchiveError(
             f"{filename} is not a readable .tar.gz archive: {exc}",
             hint="upload the file exactly as the build produced it",

@@ -6,14 +6,16 @@ and a chunked or lying body is cut off as soon as it passes the limit.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import re
 from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -43,6 +45,36 @@ FORM_OVERHEAD = 1024 * 1024
 
 class _BodyTooLarge(Exception):
     pass
+
+
+class _WholeFormParser(MultiPartParser):
+    """Starlette's parser, refusing a body cut before its closing boundary: Starlette would
+    return the parts so far and leave the temp file of the cut part open (found by the
+    hostile-upload suite: an unclosed file per truncated request)."""
+
+    ended = False
+
+    def on_end(self) -> None:
+        self.ended = True
+
+    async def parse(self) -> FormData:
+        form = await super().parse()
+        if not self.ended:
+            await form.close()
+            for spooled in self._files_to_close_on_error:
+                spooled.close()
+            raise MultiPartException("the body ends before the closing boundary")
+        return form
+
+
+async def _read_form(request: Request) -> FormData:
+    """The form of an upload: a multipart body must be complete; other bodies as Starlette."""
+    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if kind != "multipart/form-data":
+        return await request.form(max_files=2, max_fields=2000)
+    async with contextlib.aclosing(request.stream()) as stream:
+        parser = _WholeFormParser(request.headers, stream, max_files=2, max_fields=2000)
+        return await parser.parse()
 
 
 def _too_large(limit: int) -> Response:
@@ -79,7 +111,14 @@ async def upload_endpoint(request: Request) -> Response:
 
     counted = Request(request.scope, counting_receive)
     try:
-        form = await counted.form(max_files=2, max_fields=2000)
+        form = await _read_form(counted)
+    except MultiPartException as exc:
+        return problem(
+            400,
+            f"the upload is not a valid multipart form: {exc.message}",
+            "bad-form",
+            hint="send multipart/form-data as twine, uv publish or curl -F do",
+        )
     except _BodyTooLarge:
         return _too_large(limit)
     except OSError as exc:  # the form spools files to the temp directory, which may be full

@@ -95,7 +95,9 @@ def sdist_with(
     return path
 
 
-def wheel_with(path: Path, extra: dict[str, bytes], *, symlinks: dict[str, str] | None = None) -> Path:
+def wheel_with(
+    path: Path, extra: dict[str, bytes], *, symlinks: dict[str, str] | None = None
+) -> Path:
     """A wheel with a valid METADATA plus `extra` members (names used verbatim) and symlinks."""
     name, version = path.name.split("-")[:2]
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:

@@ -83,13 +83,20 @@ def test_a_non_ascii_content_length_is_not_a_500(client: TestClient, dists: Dist
 def test_filenames_with_a_path_are_refused(
     client: TestClient, packages: Path, dists: Dists, filename: str
 ) -> None:
-    refused(client, packages, dists.path(WHEEL), 400, "is not a plain distribution filename",
-            filename=filename)
+    refused(
+        client,
+        packages,
+        dists.path(WHEEL),
+        400,
+        "is not a plain distribution filename",
+        filename=filename,
+    )
 
 
 # Defect 5: archive bombs are refused from bounded reads.
-@pytest.mark.parametrize(("typeflag", "what"), [(b"L", "long name"), (b"K", "long link name"),
-                                                 (b"x", "PAX header")])
+@pytest.mark.parametrize(
+    ("typeflag", "what"), [(b"L", "long name"), (b"K", "long link name"), (b"x", "PAX header")]
+)
 def test_huge_tar_headers_are_refused_before_reading_them(
     client: TestClient, packages: Path, tmp_path: Path, typeflag: bytes, what: str
 ) -> None:
@@ -164,8 +171,10 @@ def test_links_inside_an_sdist_are_accepted(client: TestClient, tmp_path: Path) 
     sdist = sdist_with(
         tmp_path / "alpha-1.0.tar.gz",
         [("alpha-1.0/a.txt", b"a")],
-        [("alpha-1.0/b.txt", "a.txt", tarfile.SYMTYPE),
-         ("alpha-1.0/c.txt", "alpha-1.0/a.txt", tarfile.LNKTYPE)],
+        [
+            ("alpha-1.0/b.txt", "a.txt", tarfile.SYMTYPE),
+            ("alpha-1.0/c.txt", "alpha-1.0/a.txt", tarfile.LNKTYPE),
+        ],
     )
     data, files = upload_form(sdist)
     assert client.post("/legacy/", data=data, files=files).status_code == 200
@@ -184,8 +193,13 @@ def _upload_in_threads(
         with paths[n].open("rb") as handle:
             try:
                 outcome = receive_upload(
-                    storage, state.catalogue, {}, paths[n].name, handle,
-                    max_size=1 << 30, overwrite=overwrite,
+                    storage,
+                    state.catalogue,
+                    {},
+                    paths[n].name,
+                    handle,
+                    max_size=1 << 30,
+                    overwrite=overwrite,
                 )
                 results[n] = "created" if outcome.created else "identical"
             except UploadRefused as exc:
