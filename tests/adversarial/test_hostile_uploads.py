@@ -8,13 +8,15 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
-from releasekit.server.storage import TEMP_PREFIX
+from releasekit.server.app import create_app
+from releasekit.server.settings import load_settings
+from releasekit.server.storage import TEMP_PREFIX, LocalStorage
 from tests.adversarial.generator import generate
 
 JSON = "application/vnd.pypi.simple.v1+json"
@@ -40,10 +42,19 @@ def check_listing(client: TestClient) -> int:
     return checked
 
 
+@pytest.fixture
+def counting_client(packages: Path) -> Iterator[TestClient]:
+    """An open index whose unhandled errors are answered 500 (counted), not raised."""
+    settings = load_settings({"packages_dir": packages, "authenticate": "."}, env={})
+    app = create_app(LocalStorage(settings.packages_dir), settings)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
 def test_hostile_uploads_never_5xx_and_never_store_a_refusal(
-    make_client: Callable[..., TestClient], packages: Path, capsys: pytest.CaptureFixture[str]
+    counting_client: TestClient, packages: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    client = make_client()
+    client = counting_client
     statuses: Counter[tuple[str, int]] = Counter()
     server_errors: list[str] = []
     stored_from_refusals: list[str] = []
