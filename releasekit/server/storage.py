@@ -283,8 +283,8 @@ class LocalStorage(Storage):
     def writable(self) -> bool:
         try:
             handle, temp = self.new_upload()
-            handle.close()
-            temp.unlink()
+            with handle:  # unlinked while still locked: the temp collector never races it
+                temp.unlink()
         except OSError:
             return False
         return True
