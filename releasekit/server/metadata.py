@@ -25,13 +25,8 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from releasekit.server.archives import (
-    ArchiveError,
-    ArchiveLimits,
-    check_zip_bounds,
-    read_tar_metadata,
-    zip_members,
-)
+from releasekit.server.archives import ArchiveError, ArchiveLimits, check_zip_bounds, zip_members
+from releasekit.server.tarball import read_tar_metadata
 
 __all__ = [
     "DEFAULT_LIMITS",

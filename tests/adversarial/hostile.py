@@ -32,6 +32,7 @@ def tar_header(name: bytes, size: int, typeflag: bytes, linkname: bytes = b"") -
     header[257:265] = b"ustar\x0000"
     checksum = sum(header)
     header[148:156] = f"{checksum:06o}\0 ".encode()
+    assert len(header) == BLOCK, "a field overflowed its width"
     return bytes(header)
 
 

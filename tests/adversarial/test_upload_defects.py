@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import tarfile
@@ -14,7 +15,13 @@ from starlette.testclient import TestClient
 
 from releasekit.server.storage import LocalStorage
 from releasekit.server.upload import UploadRefused, receive_upload
-from tests.adversarial.hostile import long_header_sdist, many_entries_wheel, sdist_with, wheel_with
+from tests.adversarial.hostile import (
+    long_header_sdist,
+    many_entries_wheel,
+    sdist_with,
+    tar_header,
+    wheel_with,
+)
 from tests.server.conftest import Dists, make_wheel, snapshot, upload_form, wait_for
 
 WHEEL = "alpha-1.0-py3-none-any.whl"
@@ -112,6 +119,23 @@ def entry_bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_zip_entry_count_is_bounded(client: TestClient, packages: Path, entry_bomb: Path) -> None:
     refused(client, packages, entry_bomb, 400, "more than 100000 entries")
+
+
+def test_a_zip64_wheel_under_the_entry_bound_is_accepted(
+    client: TestClient, tmp_path: Path
+) -> None:
+    wheel = many_entries_wheel(tmp_path / WHEEL, 70_000)  # over 65,535: Zip64 end records
+    data, files = upload_form(wheel)
+    assert client.post("/legacy/", data=data, files=files).status_code == 200
+
+
+def test_a_huge_declared_member_is_refused_from_its_header(
+    client: TestClient, packages: Path, tmp_path: Path
+) -> None:
+    sdist = tmp_path / "alpha-1.0.tar.gz"
+    with gzip.open(sdist, "wb") as out:
+        out.write(tar_header(b"alpha-1.0/big", 6 * 1024**3, b"0") + bytes(4096))
+    refused(client, packages, sdist, 400, "of 6442450944 bytes: refused as an archive bomb")
 
 
 def test_tar_member_count_is_bounded(client: TestClient, packages: Path, tmp_path: Path) -> None:
