@@ -7,6 +7,7 @@ discards the temp file, so nothing is ever stored or listed on failure.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import hmac
@@ -201,7 +202,10 @@ def receive_upload(
         raise storage_refusal(exc) from None
     finally:
         storage.discard(temp)
-        handle.close()  # releases the temp file's lock last (the collector skips locked ones)
+        # Closed last: that releases the lock the temp collector respects. A flush error of a
+        # write that already failed (a full disk) must not replace the refusal being raised.
+        with contextlib.suppress(OSError):
+            handle.close()
 
 
 def _copy(content: BinaryIO, handle: BinaryIO, dist: DistFilename, max_size: int) -> dict[str, str]:
