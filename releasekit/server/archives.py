@@ -161,6 +161,11 @@ def zip_members(
                 f"{filename} has an unsafe member {info.filename!r}: a symlink",
                 hint=f"wheels and zip sdists hold regular files only; {REBUILD}",
             )
+        if info.flag_bits & 0x1:
+            raise ArchiveError(
+                f"{filename} has an encrypted member {info.filename!r}",
+                hint=f"distributions are never encrypted; {REBUILD}",
+            )
         if info.filename in seen:
             raise ArchiveError(
                 f"{filename} holds the member {info.filename!r} twice",

@@ -179,7 +179,7 @@ def _read_zip(path: Path, dist: DistFilename, limits: ArchiveLimits) -> bytes:
             with archive.open(wanted[0]) as member:
                 return member.read(limits.max_metadata_size + 1)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, OSError,
-            EOFError, zlib.error, struct.error, ValueError) as exc:  # fmt: skip
+            EOFError, zlib.error, struct.error, ValueError, RuntimeError) as exc:  # fmt: skip
         raise ArchiveError(
             f"{dist.filename} is not a readable zip archive: {exc}",
             hint="upload the file exactly as the build produced it",

@@ -124,6 +124,9 @@ def _hostile_archives() -> list[tuple[str, bytes]]:
     ]
     out.append((wheel, wheel_bytes("alpha", "1.0", {"alpha-1.0.dist-info/METADATA": b"x"})))
     out.append((wheel, wheel_bytes("beta", "1.0")))
+    encrypted = bytearray(wheel_bytes("alpha", "1.0"))
+    encrypted[encrypted.index(b"PK\x01\x02") + 8] |= 0x1  # the "encrypted" flag
+    out.append((wheel, bytes(encrypted)))
     links = []
     for name, target, kind in (
         ("alpha-1.0/l", "/etc/passwd", tarfile.SYMTYPE),

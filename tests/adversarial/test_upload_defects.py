@@ -7,6 +7,7 @@ import hashlib
 import os
 import tarfile
 import threading
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -154,6 +155,20 @@ def test_wheel_members_outside_the_archive_are_refused(
     wheel = wheel_with(tmp_path / WHEEL, {member: b"print('owned')\n"})
     body = refused(client, packages, wheel, 400, "unsafe member")
     assert repr(member) in str(body["detail"])
+
+
+def test_encrypted_zip_members_are_refused(
+    client: TestClient, packages: Path, tmp_path: Path
+) -> None:
+    """Found by the hostile-upload generator (seed 2026, case 21017): a 500 before."""
+    wheel = tmp_path / WHEEL
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("alpha-1.0.dist-info/METADATA", "Name: alpha\nVersion: 1.0\n\n")
+    data = bytearray(wheel.read_bytes())  # zipfile never writes the flag: set it by hand
+    for signature, flags_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        data[data.index(signature) + flags_at] |= 0x1
+    wheel.write_bytes(bytes(data))
+    refused(client, packages, wheel, 400, "encrypted member 'alpha-1.0.dist-info/METADATA'")
 
 
 def test_wheel_symlinks_are_refused(client: TestClient, packages: Path, tmp_path: Path) -> None:
