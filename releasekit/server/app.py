@@ -29,7 +29,13 @@ from releasekit.server.pages import PageSet
 from releasekit.server.problems import problem
 from releasekit.server.settings import Settings
 from releasekit.server.simple import IndexFront
-from releasekit.server.state import IndexState, PendingCollector, auth_problem, authorize
+from releasekit.server.state import (
+    DiskCollector,
+    IndexState,
+    PendingCollector,
+    auth_problem,
+    authorize,
+)
 from releasekit.server.storage import LocalStorage, Storage
 from releasekit.server.throttle import ThrottlePolicy
 from releasekit.server.upload_route import upload_endpoint
@@ -118,6 +124,9 @@ async def ready(request: Request) -> Response:
     body is `{"status": "ready", "indexing": {"done": n, "total": m}}` with 200 throughout.
     """
     state: IndexState = request.app.state.index
+    low = await run_in_threadpool(state.disk_problem)
+    if low is not None:
+        return problem(503, low, "not-ready", hint="free space or grow the volume")
     if await run_in_threadpool(state.storage.writable):
         progress = state.catalogue.progress()
         indexing = {"done": progress.done, "total": progress.total}
@@ -163,6 +172,7 @@ def create_app(
     counters = Metrics(catalogue)
     authenticator.on_refusal = lambda reason: counters.auth_refusals.labels(reason).inc()
     counters.registry.register(PendingCollector(catalogue))
+    counters.registry.register(DiskCollector(storage))
     state = IndexState(storage, settings, authenticator, catalogue, pages, counters)
     progress = catalogue.progress()
     if progress.total:

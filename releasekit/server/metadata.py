@@ -9,8 +9,9 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import re
-import tarfile
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -24,19 +25,28 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from releasekit.errors import IndexServerError
+from releasekit.server.archives import ArchiveError, ArchiveLimits, check_zip_bounds, zip_members
+from releasekit.server.tarball import read_tar_metadata
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "SDIST_SUFFIXES",
+    "ArchiveError",
+    "ArchiveLimits",
+    "CoreMetadata",
+    "DistFilename",
+    "canonical_version",
+    "normalize",
+    "parse_filename",
+    "parse_metadata",
+    "read_metadata",
+    "serves_pep658",
+]
 
 # Plain basenames only: no separators, no control characters, no leading dot.
 _SAFE_FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!-]*$")
 SDIST_SUFFIXES = (".tar.gz", ".zip")
-# Warehouse's zip-bomb rule: refuse more than 50x expansion once past 64 MiB uncompressed.
-MAX_RATIO = 50
-RATIO_FLOOR = 64 * 1024 * 1024
-MAX_METADATA_SIZE = 8 * 1024 * 1024
-
-
-class ArchiveError(IndexServerError):
-    """A distribution file is not a valid wheel or sdist."""
+DEFAULT_LIMITS = ArchiveLimits()
 
 
 @dataclass(frozen=True)
@@ -134,26 +144,21 @@ def serves_pep658(dist: DistFilename, meta: CoreMetadata) -> bool:
     return static and not meta.dynamic
 
 
-def read_metadata(path: Path, dist: DistFilename) -> CoreMetadata:
-    """Read the core metadata from a wheel or sdist on disk, guarding against archive bombs."""
+def read_metadata(
+    path: Path, dist: DistFilename, limits: ArchiveLimits = DEFAULT_LIMITS
+) -> CoreMetadata:
+    """Read the core metadata of a wheel or sdist on disk; every member is checked (bounded
+    reads, safe paths, no links outside) so a file listed here is safe to extract."""
     if dist.filename.endswith((".whl", ".zip")):
-        return _read_zip(path, dist)
-    return _read_tar(path, dist)
+        return parse_metadata(_read_zip(path, dist, limits))
+    return parse_metadata(read_tar_metadata(path, dist.filename, limits))
 
 
-def _check_expansion(compressed: int, expanded: int, filename: str) -> None:
-    if expanded > RATIO_FLOOR and expanded > MAX_RATIO * max(compressed, 1):
-        raise ArchiveError(
-            f"{filename} expands to {expanded} bytes from {compressed}: refused as an archive bomb",
-            hint="distributions may expand at most 50x once past 64 MiB",
-        )
-
-
-def _read_zip(path: Path, dist: DistFilename) -> CoreMetadata:
+def _read_zip(path: Path, dist: DistFilename, limits: ArchiveLimits) -> bytes:
     try:
+        check_zip_bounds(path, dist.filename, limits)
         with zipfile.ZipFile(path) as archive:
-            infos = archive.infolist()
-            _check_expansion(path.stat().st_size, sum(i.file_size for i in infos), dist.filename)
+            infos = zip_members(archive, dist.filename, path.stat().st_size, limits)
             if dist.kind == "wheel":
                 wanted = [
                     i
@@ -169,42 +174,16 @@ def _read_zip(path: Path, dist: DistFilename) -> CoreMetadata:
                     f"{dist.filename} holds {len(wanted)} {what} files, expected exactly one",
                     hint="rebuild the distribution with `python -m build`",
                 )
-            if wanted[0].file_size > MAX_METADATA_SIZE:
-                raise ArchiveError(f"{dist.filename}: the metadata file is too large")
-            return parse_metadata(archive.read(wanted[0]))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, OSError) as exc:
+            if wanted[0].file_size > limits.max_metadata_size:
+                raise ArchiveError(f"{dist.filename}: the metadata file is larger than allowed")
+            with archive.open(wanted[0]) as member:
+                return member.read(limits.max_metadata_size + 1)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, OSError,
+            EOFError, zlib.error, struct.error, ValueError, RuntimeError) as exc:  # fmt: skip
         raise ArchiveError(
             f"{dist.filename} is not a readable zip archive: {exc}",
             hint="upload the file exactly as the build produced it",
         ) from None
-
-
-def _read_tar(path: Path, dist: DistFilename) -> CoreMetadata:
-    compressed = path.stat().st_size
-    found: list[bytes] = []
-    expanded = 0
-    try:
-        with tarfile.open(path, mode="r:gz") as archive:
-            for member in archive:
-                expanded += member.size
-                _check_expansion(compressed, expanded, dist.filename)
-                if member.isfile() and re.fullmatch(r"[^/]+/PKG-INFO", member.name):
-                    if member.size > MAX_METADATA_SIZE:
-                        raise ArchiveError(f"{dist.filename}: PKG-INFO is too large")
-                    handle = archive.extractfile(member)
-                    if handle is not None:
-                        found.append(handle.read())
-    except (tarfile.TarError, EOFError, OSError) as exc:
-        raise ArchiveError(
-            f"{dist.filename} is not a readable .tar.gz archive: {exc}",
-            hint="upload the file exactly as the build produced it",
-        ) from None
-    if len(found) != 1:
-        raise ArchiveError(
-            f"{dist.filename} holds {len(found)} top-level PKG-INFO files, expected exactly one",
-            hint="rebuild the sdist with `python -m build --sdist`",
-        )
-    return parse_metadata(found[0])
 
 
 def _dist_info_project(member: str) -> str:

@@ -7,6 +7,7 @@ sidecar); `filename_project` is the cheap one a start does for every file.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from releasekit.server.metadata import (
     serves_pep658,
 )
 from releasekit.server.storage import Storage, StoredFile
+
+logger = logging.getLogger("releasekit.server")
 
 
 @dataclass(frozen=True)
@@ -115,8 +118,12 @@ def make_record(
     """The record of a stored file whose metadata and digests are known; writes the sidecar."""
     metadata_sha256 = None
     if serves_pep658(dist, meta):
-        storage.write_state(metadata_state_name(stored.filename), meta.raw, durable=False)
-        metadata_sha256 = hashlib.sha256(meta.raw).hexdigest()
+        try:
+            storage.write_state(metadata_state_name(stored.filename), meta.raw, durable=False)
+            metadata_sha256 = hashlib.sha256(meta.raw).hexdigest()
+        except OSError:
+            # The file itself is stored: list it without a PEP 658 sidecar (reindex adds it).
+            logger.warning("no metadata sidecar for %s", stored.filename, exc_info=True)
     return FileRecord(
         filename=stored.filename,
         project=dist.project,

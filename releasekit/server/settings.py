@@ -52,6 +52,11 @@ class Settings:
     keep_alive_timeout: int = 5  # idle seconds between requests on one connection
     max_connections: int = 0  # 0: as many as the descriptor limit leaves room for
     server_header: bool = False  # send `Server: uvicorn`
+    # --- uploads and storage (issue 8) ---
+    # /ready answers 503 below this much free space on the packages volume.
+    min_free_space: int = 256 * 1024 * 1024
+    # How often temp files of dead uploads are collected (also once at start-up).
+    temp_sweep_interval: float = 60.0
 
     @property
     def state_dir(self) -> Path:
@@ -101,7 +106,7 @@ def _normalize_prefix(value: str) -> str:
     return prefix
 
 
-# The types of the logins-and-connections block, with the smallest value each accepts.
+# The numeric settings, with the smallest value each accepts.
 _NUMBERS: Mapping[str, tuple[type[int] | type[float], float]] = {
     "auth_throttle_failures": (int, 1),
     "auth_throttle_max_delay": (float, 0),
@@ -113,6 +118,7 @@ _NUMBERS: Mapping[str, tuple[type[int] | type[float], float]] = {
     "body_timeout": (float, 0.1),
     "keep_alive_timeout": (int, 1),
     "max_connections": (int, 0),
+    "temp_sweep_interval": (float, 0.1),
 }
 _FLAGS = frozenset({"overwrite", "auth_throttle", "server_header"})
 _TRUE, _FALSE = frozenset({"1", "true", "yes", "on"}), frozenset({"0", "false", "no", "off", ""})
@@ -151,7 +157,7 @@ def _coerce(name: str, value: Any) -> Any:
             # A typo must not silently turn a protection off (auth_throttle=flase).
             raise ConfigError(f"{name} must be true or false, not {value!r}")
         return text in _TRUE
-    if name == "max_upload_size":
+    if name in {"max_upload_size", "min_free_space"}:
         return parse_size(value)
     if name == "url_prefix":
         return _normalize_prefix(str(value))

@@ -116,14 +116,35 @@ class IndexState:
             logger.info("indexing finished: %d files in %.1f s", progress.done, seconds)
             self._backlog_started = None
 
+    def collect_temp(self) -> None:
+        """Remove temp files of uploads whose process died (killed mid-upload)."""
+        files, size = self.storage.collect_temp()
+        if files:
+            logger.info("removed %d temp files (%d bytes) left by dead uploads", files, size)
+
+    def disk_problem(self) -> str | None:
+        """Why the packages volume is too full to take uploads, or None."""
+        free = self.storage.free_bytes()
+        threshold = self.settings.min_free_space
+        if free is None or free >= threshold:
+            return None
+        return (
+            f"low disk: {free} bytes free on the packages volume, below the min_free_space "
+            f"threshold of {threshold}"
+        )
+
     def poll(self) -> None:
         """Background loop: index pending files a batch at a time, else a stat or two per
-        interval (a scan only when something moved); save the cache every SAVE_INTERVAL."""
+        interval (a scan only when something moved); save the cache every SAVE_INTERVAL;
+        collect dead uploads' temp files every temp_sweep_interval."""
         self.pages.warm()
-        saved = time.monotonic()
+        saved = swept = time.monotonic()
         busy = True  # start indexing at once
         while not self.stop.wait(0 if busy else self.settings.poll_interval):
             try:
+                if time.monotonic() - swept >= self.settings.temp_sweep_interval:
+                    swept = time.monotonic()
+                    self.collect_temp()
                 self.refresh()
                 busy = self.index_step()
                 interval = BACKLOG_SAVE_INTERVAL if busy else SAVE_INTERVAL
@@ -147,6 +168,22 @@ class PendingCollector(Collector):
         )
         gauge.add_metric([], len(self.catalogue.pending))
         yield gauge
+
+
+class DiskCollector(Collector):
+    """`releasekit_disk_free_bytes`: free space on the packages volume, read at scrape time."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        free = self.storage.free_bytes()
+        if free is not None:
+            gauge = GaugeMetricFamily(
+                "releasekit_disk_free_bytes", "Free bytes on the packages volume for uploads"
+            )
+            gauge.add_metric([], free)
+            yield gauge
 
 
 async def authorize(request: Request, action: Action, project: str | None) -> Principal:

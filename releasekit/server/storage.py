@@ -8,10 +8,13 @@ them atomically: a dot-named temp file in the same directory, fsync, then link/r
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
 import os
 import tempfile
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -20,8 +23,11 @@ from releasekit.atomic import SERVED, write_atomic
 from releasekit.errors import IndexServerError
 
 TEMP_PREFIX = ".releasekit-upload-"
-# Temp files older than this belong to a dead upload (a live one writes continuously).
-STALE_TEMP_SECONDS = 3600
+# A `.part` file is owned by the upload writing it through an flock on it, taken before the file
+# gets its `.part` name: an unlocked `.part` belongs to a dead process. A `.new` file that never
+# got renamed is from a process killed in between; one this old is certainly dead.
+STALE_NEW_SECONDS = 60
+LOCK_STRIPES = 256
 
 
 class FileExistsConflict(IndexServerError):
@@ -93,6 +99,18 @@ class Storage(ABC):
     def writable(self) -> bool:
         """Whether an upload could be stored right now (readiness)."""
 
+    def lock(self, filename: str) -> contextlib.AbstractContextManager[None]:
+        """Serialize the commit of one filename across threads and processes."""
+        return contextlib.nullcontext()
+
+    def collect_temp(self) -> tuple[int, int]:
+        """Remove temp files no live upload owns; returns (files, bytes) removed."""
+        return 0, 0
+
+    def free_bytes(self) -> int | None:
+        """Space left for uploads, None when the backend cannot tell."""
+        return None
+
 
 def _fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
@@ -108,6 +126,20 @@ def atomic_write(target: Path, data: bytes, *, fsync: bool = True) -> None:
     write_atomic(target, data, mode=SERVED, durable=fsync)
 
 
+def _unowned_removed(path: str) -> bool:
+    """Remove a `.part` file if no process holds its lock; True if it was removed."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False  # a live upload is writing it
+        Path(path).unlink()
+        return True
+    finally:
+        os.close(fd)
+
+
 class LocalStorage(Storage):
     """A flat directory of wheels and sdists, with the state in `<root>/.releasekit/`."""
 
@@ -119,11 +151,42 @@ class LocalStorage(Storage):
     def prepare(self) -> None:
         """Create the directories and remove temp files left by uploads that died."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        cutoff = time.time() - STALE_TEMP_SECONDS
+        self.collect_temp()
+
+    def collect_temp(self) -> tuple[int, int]:
+        files = size = 0
+        cutoff = time.time() - STALE_NEW_SECONDS
         for entry in os.scandir(self.root):
-            if entry.name.startswith(TEMP_PREFIX) and entry.stat().st_mtime < cutoff:
-                with contextlib.suppress(OSError):
+            if not entry.name.startswith(TEMP_PREFIX) or not entry.is_file(follow_symlinks=False):
+                continue
+            with contextlib.suppress(OSError):
+                length = entry.stat(follow_symlinks=False).st_size
+                if entry.name.endswith(".part"):
+                    if not _unowned_removed(entry.path):
+                        continue
+                elif entry.stat(follow_symlinks=False).st_mtime < cutoff:
                     Path(entry.path).unlink()
+                else:
+                    continue
+                files, size = files + 1, size + length
+        return files, size
+
+    @contextlib.contextmanager
+    def lock(self, filename: str) -> Iterator[None]:
+        # A fixed set of lock files (by hash), so no lock file is left per filename forever.
+        stripe = int(hashlib.sha256(filename.encode()).hexdigest(), 16) % LOCK_STRIPES
+        directory = self.state_dir / "locks"
+        directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(directory / f"{stripe:03d}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # per open file: excludes other threads as well
+            yield
+        finally:
+            os.close(fd)
+
+    def free_bytes(self) -> int | None:
+        st = os.statvfs(self.root)
+        return st.f_bavail * st.f_frsize
 
     def scan(self) -> list[StoredFile]:
         found = []
@@ -155,13 +218,24 @@ class LocalStorage(Storage):
         return self.root / filename
 
     def new_upload(self) -> tuple[BinaryIO, Path]:
-        fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".part", dir=self.root)
-        return os.fdopen(fd, "w+b"), Path(temp)
+        fd, new = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".new", dir=self.root)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # held until the handle closes or the process dies
+            temp = Path(new).with_suffix(".part")
+            Path(new).rename(temp)
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                Path(new).unlink()
+            raise
+        return os.fdopen(fd, "w+b"), temp
 
     def commit(self, temp: Path, filename: str, *, overwrite: bool) -> StoredFile:
         target = self.root / filename
         with temp.open("rb") as handle:
             os.fsync(handle.fileno())
+            # The record describes this inode, whatever lands at `target` afterwards.
+            st = os.fstat(handle.fileno())
         if overwrite:
             temp.replace(target)
         else:
@@ -172,9 +246,7 @@ class LocalStorage(Storage):
                 raise FileExistsConflict(f"{filename} is already stored") from None
             temp.unlink()
         _fsync_dir(self.root)
-        stored = self.stat(filename)
-        assert stored is not None
-        return stored
+        return StoredFile(filename, st.st_size, st.st_mtime_ns)
 
     def discard(self, temp: Path) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -211,8 +283,8 @@ class LocalStorage(Storage):
     def writable(self) -> bool:
         try:
             handle, temp = self.new_upload()
-            handle.close()
-            temp.unlink()
+            with handle:  # unlinked while still locked: the temp collector never races it
+                temp.unlink()
         except OSError:
             return False
         return True

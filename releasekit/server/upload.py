@@ -7,16 +7,21 @@ discards the temp file, so nothing is ever stored or listed on failure.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import hmac
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, BinaryIO
 
 from releasekit.errors import IndexServerError
 from releasekit.server.catalogue import Catalogue, FileRecord, hash_file, make_record
 from releasekit.server.metadata import (
     ArchiveError,
+    CoreMetadata,
     DistFilename,
     canonical_version,
     normalize,
@@ -26,6 +31,21 @@ from releasekit.server.metadata import (
 from releasekit.server.storage import FileExistsConflict, Storage
 
 _FILETYPES = {"sdist": "sdist", "bdist_wheel": "wheel"}
+_HEX = r"\s*[0-9a-fA-F]{%d}\s*"
+# The shape of every field the server reads, checked before any is used (ASCII only: str
+# methods such as isdigit() and hmac.compare_digest() misbehave on other scripts).
+_FIELD_SHAPES = {
+    "protocol_version": (r"[0-9]{1,3}", "1"),
+    "name": (r"\s*([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]{0,198}[A-Za-z0-9])\s*", "my-package"),
+    "version": (r"\s*[A-Za-z0-9.+!_-]{1,128}\s*", "1.2.3"),
+    "filetype": (r"sdist|bdist_wheel", "bdist_wheel or sdist"),
+    "pyversion": (r"[A-Za-z0-9._,+-]{1,64}", "py3 or source"),
+    "metadata_version": (r"[0-9]{1,3}(\.[0-9]{1,3}){0,2}", "2.4"),
+    "sha256_digest": (_HEX % 64, "64 hex digits"),
+    "blake2_256_digest": (_HEX % 64, "64 hex digits"),
+    "md5_digest": (_HEX % 32, "32 hex digits"),
+}
+SINGLE_FIELDS = frozenset({":action", *_FIELD_SHAPES})
 
 
 class UploadRefused(IndexServerError):
@@ -43,6 +63,34 @@ class UploadOutcome:
 
     record: FileRecord
     created: bool
+
+
+def collect_fields(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """The form's text fields; a single-valued field sent twice with two values is refused."""
+    fields: dict[str, str] = {}
+    for key, value in pairs:
+        if key in SINGLE_FIELDS and fields.get(key, value) != value:
+            raise UploadRefused(
+                400,
+                "bad-field",
+                f"the form sends {key} twice with different values",
+                hint=f"send {key} once",
+            )
+        fields[key] = value
+    return fields
+
+
+def check_fields(fields: Mapping[str, str]) -> None:
+    """Every field the server reads has its expected shape: ASCII, bounded, well-formed."""
+    for key, (shape, example) in _FIELD_SHAPES.items():
+        value = fields.get(key)
+        if value is not None and not re.fullmatch(shape, value, re.ASCII):
+            raise UploadRefused(
+                400,
+                "bad-field",
+                f"the form field {key} is malformed: {value[:80]!r}",
+                hint=f"send {key} like {example} (ASCII), as twine and uv publish do",
+            )
 
 
 def check_form(fields: Mapping[str, str], filename: str | None) -> DistFilename:
@@ -110,6 +158,7 @@ def _digests_agree(fields: Mapping[str, str], computed: Mapping[str, str]) -> No
         ("md5_digest", "md5"),
     ):
         supplied = fields.get(field)
+        # check_fields made it ASCII hex already: compare_digest refuses non-ASCII str.
         if supplied and not hmac.compare_digest(supplied.strip().lower(), computed[algorithm]):
             raise UploadRefused(
                 400,
@@ -131,29 +180,14 @@ def receive_upload(
     overwrite: bool,
 ) -> UploadOutcome:
     """Validate and store one uploaded file; raises UploadRefused and stores nothing on failure."""
+    check_fields(fields)
     dist = check_form(fields, filename)
-    handle, temp = storage.new_upload()
     try:
-        hashers: dict[str, Any] = {
-            "sha256": hashlib.sha256(),
-            "blake2b": hashlib.blake2b(digest_size=32),
-            "md5": hashlib.md5(usedforsecurity=False),
-        }
-        size = 0
-        with handle:
-            while chunk := content.read(1024 * 1024):
-                size += len(chunk)
-                if size > max_size:
-                    raise UploadRefused(
-                        413,
-                        "too-large",
-                        f"{dist.filename} is larger than the limit of {max_size} bytes",
-                        hint="ask the admin to raise --max-upload-size",
-                    )
-                handle.write(chunk)
-                for hasher in hashers.values():
-                    hasher.update(chunk)
-        computed = {name: hasher.hexdigest() for name, hasher in hashers.items()}
+        handle, temp = storage.new_upload()
+    except OSError as exc:
+        raise storage_refusal(exc) from None
+    try:
+        computed = _copy(content, handle, dist, max_size)
         _digests_agree(fields, computed)
         try:
             meta = read_metadata(temp, dist)
@@ -161,33 +195,114 @@ def receive_upload(
             raise UploadRefused(400, "bad-archive", exc.message, exc.hint) from None
         what = "PKG-INFO" if dist.kind == "sdist" else "METADATA"
         _agree(f"the {what}", dist, name=meta.name, version=meta.version)
-        existing = storage.stat(dist.filename)
-        if existing is not None:
-            known = catalogue.files.get(dist.filename)
-            if known is not None and (known.size, known.mtime_ns) == (
-                existing.size,
-                existing.mtime_ns,
-            ):
-                old_sha = known.sha256
-            else:
-                old_sha = hash_file(storage.path(dist.filename))[0]
-            if old_sha == computed["sha256"]:
-                storage.discard(temp)
-                record = known or make_record(
-                    storage, existing, dist, meta, computed["sha256"], computed["blake2b"]
-                )
-                return UploadOutcome(record, created=False)
-            if not overwrite:
-                raise _conflict(dist.filename)
-        try:
-            stored = storage.commit(temp, dist.filename, overwrite=overwrite)
-        except FileExistsConflict:
-            raise _conflict(dist.filename) from None
-        record = make_record(storage, stored, dist, meta, computed["sha256"], computed["blake2b"])
-        catalogue.add(record)
-        return UploadOutcome(record, created=True)
+        # One commit per filename at a time: the check, the commit and the record agree.
+        with storage.lock(dist.filename):
+            return _commit(storage, catalogue, dist, meta, temp, computed, overwrite=overwrite)
+    except OSError as exc:
+        raise storage_refusal(exc) from None
     finally:
         storage.discard(temp)
+        # Closed last: that releases the lock the temp collector respects. A flush error of a
+        # write that already failed (a full disk) must not replace the refusal being raised.
+        with contextlib.suppress(OSError):
+            handle.close()
+
+
+def _copy(content: BinaryIO, handle: BinaryIO, dist: DistFilename, max_size: int) -> dict[str, str]:
+    """Copy the body into the temp file, enforcing the size limit; the digests of the bytes."""
+    hashers: dict[str, Any] = {
+        "sha256": hashlib.sha256(),
+        "blake2b": hashlib.blake2b(digest_size=32),
+        "md5": hashlib.md5(usedforsecurity=False),
+    }
+    size = 0
+    while chunk := content.read(1024 * 1024):
+        size += len(chunk)
+        if size > max_size:
+            raise UploadRefused(
+                413,
+                "too-large",
+                f"{dist.filename} is larger than the limit of {max_size} bytes",
+                hint="ask the admin to raise --max-upload-size",
+            )
+        handle.write(chunk)
+        for hasher in hashers.values():
+            hasher.update(chunk)
+    handle.flush()
+    return {name: hasher.hexdigest() for name, hasher in hashers.items()}
+
+
+def _commit(
+    storage: Storage,
+    catalogue: Catalogue,
+    dist: DistFilename,
+    meta: CoreMetadata,
+    temp: Path,
+    computed: Mapping[str, str],
+    *,
+    overwrite: bool,
+) -> UploadOutcome:
+    """Store the checked temp file (caller holds the filename's lock)."""
+    sha256, blake2b = computed["sha256"], computed["blake2b"]
+    existing = _stored_sha256(storage, catalogue, dist.filename)
+    if existing is not None:
+        if existing[1] == sha256:
+            return UploadOutcome(existing[0] or _record(storage, dist, meta, computed), False)
+        if not overwrite:
+            raise _conflict(dist.filename)
+    try:
+        stored = storage.commit(temp, dist.filename, overwrite=overwrite)
+    except FileExistsConflict:
+        # Another process won the race for this name: same bytes is a success, as above.
+        existing = _stored_sha256(storage, catalogue, dist.filename)
+        if existing is not None and existing[1] == sha256:
+            return UploadOutcome(existing[0] or _record(storage, dist, meta, computed), False)
+        raise _conflict(dist.filename) from None
+    record = make_record(storage, stored, dist, meta, sha256, blake2b)
+    catalogue.add(record)
+    return UploadOutcome(record, created=True)
+
+
+def _stored_sha256(
+    storage: Storage, catalogue: Catalogue, filename: str
+) -> tuple[FileRecord | None, str] | None:
+    """The stored file's record (when current) and sha256, None when nothing is stored."""
+    existing = storage.stat(filename)
+    if existing is None:
+        return None
+    known = catalogue.files.get(filename)
+    if known is not None and (known.size, known.mtime_ns) == (existing.size, existing.mtime_ns):
+        return known, known.sha256
+    try:
+        return None, hash_file(storage.path(filename))[0]
+    except FileNotFoundError:
+        return None  # removed by an admin a moment ago
+
+
+def _record(
+    storage: Storage, dist: DistFilename, meta: CoreMetadata, computed: Mapping[str, str]
+) -> FileRecord:
+    """The record of an identical file stored by someone else and not indexed yet."""
+    stored = storage.stat(dist.filename)
+    if stored is None:
+        raise _conflict(dist.filename)
+    return make_record(storage, stored, dist, meta, computed["sha256"], computed["blake2b"])
+
+
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
+
+
+def storage_refusal(exc: OSError) -> UploadRefused | OSError:
+    """A full disk or quota is the client's 507 (retry later); anything else stays a fault."""
+    if exc.errno not in _DISK_FULL:
+        return exc  # re-raised as it is: a real server fault, answered 500
+    what = "quota" if exc.errno == errno.EDQUOT else "disk"
+    return UploadRefused(
+        507,
+        "insufficient-storage",
+        f"the index's {what} is full: the upload was not stored (nothing was kept of it)",
+        hint="retry once the admin has freed space; /ready reports low disk",
+    )
 
 
 def _conflict(filename: str) -> UploadRefused:

@@ -6,12 +6,16 @@ and a chunked or lying body is cut off as soon as it passes the limit.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import logging
+import re
 from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -20,12 +24,20 @@ from releasekit.server.maintenance import remove_files
 from releasekit.server.metadata import ArchiveError, canonical_version, normalize, parse_filename
 from releasekit.server.problems import problem
 from releasekit.server.state import auth_problem, authorize
-from releasekit.server.upload import UploadRefused, receive_upload
+from releasekit.server.upload import (
+    UploadRefused,
+    check_fields,
+    collect_fields,
+    receive_upload,
+    storage_refusal,
+)
 
 if TYPE_CHECKING:
     from starlette.types import Message
 
     from releasekit.server.state import IndexState
+
+logger = logging.getLogger("releasekit.server")
 
 # Room for the form fields that travel with the file (metadata, description...).
 FORM_OVERHEAD = 1024 * 1024
@@ -33,6 +45,36 @@ FORM_OVERHEAD = 1024 * 1024
 
 class _BodyTooLarge(Exception):
     pass
+
+
+class _WholeFormParser(MultiPartParser):
+    """Starlette's parser, refusing a body cut before its closing boundary: Starlette would
+    return the parts so far and leave the temp file of the cut part open (found by the
+    hostile-upload suite: an unclosed file per truncated request)."""
+
+    ended = False
+
+    def on_end(self) -> None:
+        self.ended = True
+
+    async def parse(self) -> FormData:
+        form = await super().parse()
+        if not self.ended:
+            await form.close()
+            for spooled in self._files_to_close_on_error:
+                spooled.close()
+            raise MultiPartException("the body ends before the closing boundary")
+        return form
+
+
+async def _read_form(request: Request) -> FormData:
+    """The form of an upload: a multipart body must be complete; other bodies as Starlette."""
+    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if kind != "multipart/form-data":
+        return await request.form(max_files=2, max_fields=2000)
+    async with contextlib.aclosing(request.stream()) as stream:
+        parser = _WholeFormParser(request.headers, stream, max_files=2, max_fields=2000)
+        return await parser.parse()
 
 
 def _too_large(limit: int) -> Response:
@@ -48,8 +90,8 @@ async def upload_endpoint(request: Request) -> Response:
     """Dispatch on `:action`: file_upload or remove_pkg. Never redirects (twine aborts)."""
     state: IndexState = request.app.state.index
     limit = state.settings.max_upload_size
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + FORM_OVERHEAD:
+    declared = request.headers.get("content-length", "")
+    if re.fullmatch(r"[0-9]{1,20}", declared) and int(declared) > limit + FORM_OVERHEAD:
         return _too_large(limit)
     try:
         await authorize(request, "update", None)
@@ -69,9 +111,21 @@ async def upload_endpoint(request: Request) -> Response:
 
     counted = Request(request.scope, counting_receive)
     try:
-        form = await counted.form(max_files=2, max_fields=2000)
+        form = await _read_form(counted)
+    except MultiPartException as exc:
+        return problem(
+            400,
+            f"the upload is not a valid multipart form: {exc.message}",
+            "bad-form",
+            hint="send multipart/form-data as twine, uv publish or curl -F do",
+        )
     except _BodyTooLarge:
         return _too_large(limit)
+    except OSError as exc:  # the form spools files to the temp directory, which may be full
+        refusal = storage_refusal(exc)
+        if isinstance(refusal, OSError):
+            raise
+        return problem(refusal.status, refusal.message, refusal.code, refusal.hint)
     except HTTPException as exc:
         return problem(
             400,
@@ -80,7 +134,10 @@ async def upload_endpoint(request: Request) -> Response:
             hint="send multipart/form-data as twine, uv publish or curl -F do",
         )
     try:
-        fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+        try:
+            fields = collect_fields((k, v) for k, v in form.multi_items() if isinstance(v, str))
+        except UploadRefused as exc:
+            return problem(exc.status, exc.message, exc.code, exc.hint)
         action = fields.get(":action", "")
         if action == "file_upload":
             content = form.get("content")
@@ -110,13 +167,14 @@ async def _file_upload(
     request: Request, state: IndexState, fields: dict[str, str], content: UploadFile | None
 ) -> Response:
     name = fields.get("name")
-    filename = content.filename if content is not None else None
+    filename = raw_filename(content) if content is not None else None
     try:
+        check_fields(fields)
         project = normalize(name) if name else None
         if project is None and filename:
             project = parse_filename(filename).project
-    except ArchiveError:
-        project = None  # receive_upload refuses the filename with the full message
+    except (ArchiveError, UploadRefused):
+        project = None  # receive_upload refuses the form with the full message
     try:
         await authorize(request, "update", project)
     except AuthError as exc:
@@ -177,5 +235,30 @@ async def _remove_pkg(request: Request, state: IndexState, fields: dict[str, str
 
 
 def _publish(state: IndexState, changed: set[str]) -> None:
-    state.pages.rebuild(changed)
-    state.catalogue.save()
+    """Re-render after a stored upload; the pages on disk are a cache, so failing to write
+    them (a full disk) leaves the upload stored and listed from memory, and answered 200."""
+    try:
+        state.pages.rebuild(changed)
+        state.catalogue.save()
+    except OSError:
+        logger.exception("writing the pages of %s failed; they are served from memory", changed)
+
+
+# `filename="..."` (quoted, with backslash escapes) or a bare token, in a Content-Disposition.
+_FILENAME_PARAM = re.compile(r';\s*filename\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)', re.IGNORECASE)
+
+
+def raw_filename(content: UploadFile) -> str | None:
+    """The filename exactly as the client sent it. python-multipart keeps only the last part
+    of `C:\\dir\\file` (an old browser habit); a path must be refused, never stripped."""
+    disposition = content.headers.get("content-disposition", "")
+    match = _FILENAME_PARAM.search(disposition)
+    if match is None:
+        return content.filename
+    value = match.group(1).strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        value = value[1:-1].replace("\\\\", "\\").replace('\\"', '"')
+    try:  # Starlette decodes header bytes as latin-1; the form's charset is UTF-8
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value

@@ -1,0 +1,120 @@
+"""Fixtures of the hostile-input suite: the in-process index fixtures of tests/server, and a
+real `releasekit server run` process on 127.0.0.1 (OS-assigned port) that a test may kill."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from releasekit.server.storage import TEMP_PREFIX
+from tests.server.conftest import (  # noqa: F401  (pytest finds fixtures by name)
+    client,
+    dists,
+    make_client,
+    open_settings,
+    packages,
+    users,
+)
+
+JSON = "application/vnd.pypi.simple.v1+json"
+_LISTENING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
+
+
+@dataclass
+class Index:
+    """A server process, its URL and its packages directory."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    packages: Path
+    log: Path
+
+    def upload(self, filename: str, data: bytes, timeout: float = 60) -> httpx.Response:
+        return httpx.post(
+            f"{self.url}/legacy/",
+            data={":action": "file_upload", "protocol_version": "1"},
+            files={"content": (filename, data, "application/octet-stream")},
+            timeout=timeout,
+        )
+
+    def listed(self) -> dict[str, str]:
+        """filename -> sha256 of every file every project page lists."""
+        found = {}
+        root = httpx.get(f"{self.url}/simple/", headers={"accept": JSON}).json()
+        for project in root["projects"]:
+            page = httpx.get(f"{self.url}/simple/{project['name']}/", headers={"accept": JSON})
+            if page.status_code == 200:
+                found.update({f["filename"]: f["hashes"]["sha256"] for f in page.json()["files"]})
+        return found
+
+    def check_consistent(self) -> dict[str, str]:
+        """Every listed hash and ETag names the bytes served; no temp file is visible."""
+        listed = self.listed()
+        for filename, sha256 in listed.items():
+            served = httpx.get(f"{self.url}/packages/{filename}")
+            assert hashlib.sha256(served.content).hexdigest() == sha256, filename
+            assert served.headers["etag"] == f'"{sha256}"', filename
+        return listed
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def temp_files(directory: Path) -> list[str]:
+    """Upload temp files left in a packages directory."""
+    return sorted(p.name for p in directory.iterdir() if p.name.startswith(TEMP_PREFIX))
+
+
+@pytest.fixture
+def start_index(tmp_path: Path) -> Iterator[Callable[..., Index]]:
+    """Start `releasekit server run PACKAGES -p 0 -a . ARGS...`; wait for its port and /health."""
+    started: list[Index] = []
+
+    def start(directory: Path, *args: str, env: dict[str, str] | None = None) -> Index:
+        log = tmp_path / f"server-{len(started)}.log"
+        command = [sys.executable, "-m", "releasekit.server.cli", "run", str(directory)]
+        command += ["-p", "0", "-i", "127.0.0.1", "-a", ".", *args]
+        with log.open("wb") as sink:
+            process = subprocess.Popen(
+                command, stdout=sink, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+            )
+        deadline = time.monotonic() + 30
+        port = None
+        while port is None:
+            match = _LISTENING.search(log.read_text(errors="replace"))
+            if match:
+                port = int(match.group(1))
+            elif process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise AssertionError(f"server did not start:\n{log.read_text()}")
+            else:
+                time.sleep(0.05)
+        index = Index(f"http://127.0.0.1:{port}", process, directory, log)
+        started.append(index)
+        while httpx.get(f"{index.url}/health").status_code != 200:
+            assert time.monotonic() < deadline, "server never became healthy"
+            time.sleep(0.05)
+        return index
+
+    yield start
+    for index in started:
+        index.stop()
