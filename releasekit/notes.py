@@ -1,27 +1,38 @@
 """Release notes from git history: one version's section, or CHANGELOG.md brought up to date.
 
-History is read as one `git log` plus one tag listing; commits are attributed to releases in one
-pass (`split_into_releases`), so a 50k-commit history renders in well under a second.
+Only what is missing is read: `--unreleased` reads `<last tag>..HEAD`; `changelog` reads from the
+last final release the file already has (nothing at all when it is up to date); only a file with
+no release yet, or `--stdout`, reads the whole history. Commits are attributed to releases in one
+pass (`split_into_releases`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import datetime
+from dataclasses import dataclass, replace
 
 from releasekit.changelog import (
     extract_section,
-    render_release_section,
-    render_unreleased,
+    managed_blocks,
+    scan,
+    split_lines,
     update_changelog,
     versions_in_changelog,
 )
+from releasekit.changelog_release import (
+    NewRelease,
+    ReleaseChangelog,
+    heading_style,
+    release_changelog,
+)
+from releasekit.changelog_template import DEFAULT_HEADING, SectionInput, render_section
 from releasekit.commits import Change, ChangeSet, RawCommit, changes_of, collect_changes
 from releasekit.config import Config
-from releasekit.errors import ChangelogError, VersionError
+from releasekit.errors import ChangelogError, GitError, VersionError
 from releasekit.git import GitRepository, Tag
 from releasekit.history import split_into_releases
 from releasekit.project import FileEdit
+from releasekit.release import ReleasePlan
 from releasekit.versioning import Version
 
 
@@ -32,19 +43,24 @@ class ReleasedVersion:
     tag: Tag
     previous_tag: str | None
     changes: ChangeSet
+    previous_version: Version | None = None
 
 
 def released_versions(
-    repo: GitRepository, config: Config
+    repo: GitRepository, config: Config, since: Tag | None = None
 ) -> tuple[list[ReleasedVersion], ChangeSet]:
-    """Every reachable release, oldest first, plus the unreleased changes after the newest tag.
+    """Reachable releases after `since` (None: all), oldest first, and the changes after the newest.
 
     A final release covers everything since the previous final release (its prereleases included);
-    a prerelease covers what came since the tag before it.
+    a prerelease covers what came since the tag before it. `since` must be a final release (or
+    None): it is where the history read starts.
     """
     parsed: dict[str, tuple[Change, ...]] = {}
-    commits = repo.log(None, each=lambda c: parsed.__setitem__(c.sha, changes_of(c)))
-    # The whole log is at hand, so reachability is a set lookup, not a second history walk.
+    commits = repo.log(
+        f"{since.sha}..HEAD" if since else None,
+        each=lambda c: parsed.__setitem__(c.sha, changes_of(c)),
+    )
+    # The log is at hand, so reachability is a set lookup, not a second history walk.
     shas = {commit.sha for commit in commits}
     tags = sorted(
         (t for t in repo.all_tags(config.tag_format) if t.sha in shas), key=lambda t: t.version
@@ -52,33 +68,47 @@ def released_versions(
     groups = split_into_releases(commits, {t.sha: t.name for t in tags}, [t.name for t in tags])
     releases: list[ReleasedVersion] = []
     pending: list[RawCommit] = []  # commits of prereleases since the last final release
-    previous: Tag | None = None
-    previous_final: Tag | None = None
+    previous: Tag | None = since
+    previous_final: Tag | None = since
     for tag in tags:
         own = groups.get(tag.name, ())
         if tag.version.is_prerelease:
             covered: tuple[RawCommit, ...] = own
-            prev_name = previous.name if previous else None
+            before = previous
             pending.extend(own)
         else:
             covered = (*own, *pending)
-            prev_name = previous_final.name if previous_final else None
+            before = previous_final
             pending = []
             previous_final = tag
-        releases.append(ReleasedVersion(tag, prev_name, collect_changes(covered, parsed)))
+        releases.append(
+            ReleasedVersion(
+                tag,
+                before.name if before else None,
+                collect_changes(covered, parsed),
+                before.version if before else None,
+            )
+        )
         previous = tag
     return releases, collect_changes(groups.get(None, ()), parsed)
 
 
-def render_section(config: Config, release: ReleasedVersion) -> str:
-    return render_release_section(
+def render_released(config: Config, release: ReleasedVersion, style: str = DEFAULT_HEADING) -> str:
+    section = SectionInput(
         str(release.tag.version),
         release.tag.date,
         release.changes.changes,
-        tag=release.tag.name,
-        previous_tag=release.previous_tag,
-        repository_url=config.repository_url,
-        types=config.types,
+        release.tag.name,
+        release.previous_tag,
+        str(release.previous_version) if release.previous_version else None,
+        heading_style=style,
+    )
+    return _render(config, section)
+
+
+def _render(config: Config, section: SectionInput) -> str:
+    return render_section(
+        section, repository_url=config.repository_url, types=config.types, template=config.template_path
     )
 
 
@@ -93,7 +123,7 @@ def section_for(config: Config, version: str) -> str:
     releases, _ = released_versions(GitRepository(config.root), config)
     for release in releases:
         if release.tag.version == wanted:
-            return render_section(config, release)
+            return render_released(config, release)
     raise VersionError(
         f"no release {wanted} in {config.changelog_file} or among the tags reachable from HEAD",
         hint="list releases with `git tag --list`; the tag must match tag_format "
@@ -101,40 +131,164 @@ def section_for(config: Config, version: str) -> str:
     )
 
 
-def _unreleased(config: Config, releases: Sequence[ReleasedVersion], unreleased: ChangeSet) -> str:
-    return render_unreleased(
-        unreleased.changes,
-        last_tag=releases[-1].tag.name if releases else None,
-        repository_url=config.repository_url,
-        types=config.types,
-    )
+def _unreleased(config: Config, last: Tag | None, unreleased: ChangeSet) -> str:
+    section = SectionInput(None, None, unreleased.changes, None, last.name if last else None)
+    return _render(config, section)
 
 
 def full_changelog(config: Config) -> str:
     """A complete CHANGELOG.md rendered from scratch: every release and the Unreleased block."""
     releases, unreleased = released_versions(GitRepository(config.root), config)
-    sections = [render_section(config, r) for r in reversed(releases)]
-    return update_changelog(None, sections, _unreleased(config, releases, unreleased))
+    sections = [render_released(config, r) for r in reversed(releases)]
+    last = releases[-1].tag if releases else None
+    return update_changelog(None, sections, _unreleased(config, last, unreleased))
 
 
 def changelog_update(config: Config, *, only_unreleased: bool) -> FileEdit:
-    """CHANGELOG.md with missing releases inserted and the Unreleased block refreshed.
+    """CHANGELOG.md brought up to date; with `only_unreleased`, just the managed block refreshed.
 
-    Sections already in the file are never re-rendered: every hand-written byte stays.
+    Without it, the releases missing from the file are inserted in the file's heading style and a
+    managed block already there is refreshed; none is added. Sections already in the file are
+    never re-rendered: every hand-written byte stays.
     """
     path = config.changelog_path
     before = path.read_text(encoding="utf-8") if path.is_file() else None
-    releases, unreleased = released_versions(GitRepository(config.root), config)
-    newest = _newest_present(before)
-    missing = [
-        r for r in releases if not only_unreleased and (newest is None or r.tag.version > newest)
-    ]
-    sections = [render_section(config, r) for r in reversed(missing)]
+    after = updated_text(GitRepository(config.root), config, before, only_unreleased)
+    return FileEdit(path=path, relpath=config.changelog_file, before=before, after=after)
+
+
+def updated_text(
+    repo: GitRepository, config: Config, before: str | None, only_unreleased: bool
+) -> str:
+    """What `releasekit changelog [--unreleased]` makes of the changelog text `before`."""
     try:
-        after = update_changelog(before, sections, _unreleased(config, releases, unreleased))
+        has_block = bool(before) and bool(managed_blocks(scan(split_lines(before or ""))))
+        sections: list[str] = []
+        if not only_unreleased:
+            missing, start = _missing_releases(repo, config, before)
+            style = heading_style(before) or DEFAULT_HEADING
+            sections = [render_released(config, r, style) for r in reversed(missing)]
+        if not (only_unreleased or has_block):
+            return update_changelog(before, sections, None) if sections else before or ""
+        current = next(iter(repo.release_tags(config.tag_format, down_to_final=True)), None)
+        _, pending = released_versions(repo, config, since=current)
+        block = _unreleased(config, current, pending)
+        return update_changelog(before, sections, block)
     except ChangelogError as exc:
         raise ChangelogError(f"{config.changelog_file}: {exc.message}", hint=exc.hint) from exc
-    return FileEdit(path=path, relpath=config.changelog_file, before=before, after=after)
+
+
+def _missing_releases(
+    repo: GitRepository, config: Config, text: str | None
+) -> tuple[list[ReleasedVersion], Tag | None]:
+    """Reachable releases newer than the newest the file has, read from the last final below them."""
+    newest = _newest_present(text)
+    tags = repo.all_tags(config.tag_format)  # highest first; one cheap call
+    candidates = [t for t in tags if newest is None or t.version > newest]
+    if not candidates:
+        return [], None
+    start: Tag | None = None
+    if newest is not None:
+        # The history read starts at the highest reachable final release the file has covered.
+        for tag in tags:
+            if tag.version <= newest and not tag.version.is_prerelease and repo.is_ancestor(tag.sha):
+                start = tag
+                break
+    releases, _ = released_versions(repo, config, since=start)
+    return [r for r in releases if newest is None or r.tag.version > newest], start
+
+
+def release_edit(
+    config: Config, text: str | None, release: NewRelease
+) -> tuple[FileEdit, ReleaseChangelog]:
+    """The changelog edit of a release being made (after its version is decided)."""
+    try:
+        result = release_changelog(
+            text,
+            release,
+            filename=config.changelog_file,
+            repository_url=config.repository_url,
+            types=config.types,
+            template=config.template_path,
+        )
+    except ChangelogError as exc:
+        raise ChangelogError(f"{config.changelog_file}: {exc.message}", hint=exc.hint) from exc
+    edit = FileEdit(
+        path=config.changelog_path, relpath=config.changelog_file, before=text, after=result.after
+    )
+    return edit, result
+
+
+@dataclass(frozen=True)
+class StartingText:
+    """The changelog a release starts from, and whether it carries uncommitted output of
+    `releasekit changelog` that the release commit folds in."""
+
+    text: str | None
+    folded: bool = False
+
+
+def changelog_to_release(repo: GitRepository, config: Config) -> StartingText:
+    """Refuse a dirty tree, except for a changelog that only holds what releasekit wrote.
+
+    `releasekit changelog [--unreleased]` leaves CHANGELOG.md modified; the next release must not
+    refuse because of it. Accepted: the changelog is the only modified tracked file, and it
+    differs from HEAD's copy only by the managed Unreleased block (which every release removes)
+    or is exactly what `releasekit changelog` makes of HEAD's copy. The release then writes its
+    section into that text and commits it. Anything else (a hand edit not committed yet) is
+    refused as before, since a release commit must not sweep up unreviewed prose.
+    """
+    path = config.changelog_path
+    text = path.read_text(encoding="utf-8") if path.is_file() else None
+    dirty = repo.dirty_paths()
+    relpath = path.resolve().relative_to(repo.root).as_posix() if path.exists() else None
+    if not dirty:
+        return StartingText(text)
+    if dirty == [relpath] and text is not None:
+        committed = repo.file_at_head(relpath)
+        if committed is not None and _only_releasekit_output(repo, config, committed, text):
+            return StartingText(text, folded=True)
+        raise GitError(
+            f"{config.changelog_file} has uncommitted changes that releasekit did not write",
+            hint=f"commit them (git commit {relpath}) or discard them (git restore {relpath}), "
+            "then release again",
+        )
+    repo.ensure_clean()
+    return StartingText(text)
+
+
+def _only_releasekit_output(
+    repo: GitRepository, config: Config, committed: str, working: str
+) -> bool:
+    if update_changelog(committed, [], None) == update_changelog(working, [], None):
+        return True  # the managed block alone: added, refreshed or gone stale
+    try:
+        return working == updated_text(repo, config, committed, only_unreleased=False)
+    except ChangelogError:
+        return False
+
+
+def with_changelog(
+    plan: ReleasePlan, config: Config, start: StartingText, today: datetime.date
+) -> ReleasePlan:
+    """`plan` with the changelog edit, the tag notes and the one-line note of what happened."""
+    assert plan.next is not None
+    release = NewRelease(
+        str(plan.next),
+        today,
+        plan.notes_changes,
+        plan.tag,
+        plan.previous_tag,
+        str(plan.current) if plan.current and plan.previous_tag else None,
+    )
+    edit, result = release_edit(config, start.text, release)
+    notes = [result.note] if result.note else []
+    if start.folded:
+        notes.append(f"{config.changelog_file}: uncommitted output of `releasekit changelog` folded in")
+    edits = (*plan.edits, edit) if edit.before != edit.after else plan.edits
+    return replace(
+        plan, edits=edits, section=result.notes, changelog_note="; ".join(notes) or None
+    )
 
 
 def _newest_present(text: str | None) -> Version | None:

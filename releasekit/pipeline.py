@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from releasekit.config import Config
 from releasekit.errors import GitError, PublishError
 from releasekit.git import GitRepository
+from releasekit.notes import changelog_to_release, with_changelog
 from releasekit.release import (
     Progress,
     ReleasePlan,
@@ -65,7 +66,7 @@ def run_release(
 ) -> ReleaseOutcome:
     """Plan and (unless `dry_run`) carry out a release; finishes an interrupted one first."""
     repo = GitRepository(config.root)
-    repo.ensure_clean()
+    start = changelog_to_release(repo, config)
     branch = repo.current_branch()
     resume = find_resume_point(repo, config)
     if resume is not None:
@@ -75,6 +76,8 @@ def run_release(
             return _resume(repo, config, resume, pending, publish, branch, dry_run, progress)
     state = gather_state(repo, config)
     plan = plan_release(state, config, request)
+    if plan.releasable:  # only now, with the version decided, does the changelog come in
+        plan = with_changelog(plan, config, start, state.today)
     current = state.history.current
     if not plan.releasable and current is not None and (request.push or publish):
         # Commits came after a release whose push or upload failed: finish that release.
