@@ -39,7 +39,7 @@ from releasekit.versioning import Level
 
 KEEP_A_CHANGELOG_HEADING = "## [{version}] - {date}"
 _DATE = r"\d{4}-\d{2}-\d{2}"
-# `## [v]1.2.0` with optional brackets, then nothing, ` - DATE`, ` – DATE` or ` (DATE)`.
+# `## [v]1.2.0` with optional brackets, then nothing, ` - DATE` (or an en/em dash) or ` (DATE)`.
 _STYLED = re.compile(
     rf"(?P<hashes>#{{2,3}})(?P<gap>[ \t]+)(?P<open>\[?)(?P<v>[vV]?)(?P<version>[^\s\]\[()]+)"
     rf"(?P<close>\]?)(?P<rest>(?:[ \t]+(?:[-–—][ \t]+{_DATE}|\({_DATE}\)))?)[ \t]*"
@@ -87,7 +87,9 @@ def release_changelog(
         note = f"{filename} already has a section for {release.version}: kept as written"
         return ReleaseChangelog(_with_link(after, release), kept, note)
     style = heading_style(text) or DEFAULT_HEADING
-    heading = style.replace("{version}", release.version).replace("{date}", release.date.isoformat())
+    heading = style.replace("{version}", release.version).replace(
+        "{date}", release.date.isoformat()
+    )
     label = _bracket_label(heading)
     remaining, hand_written = take_unreleased_notes(text)
     section = render_section(

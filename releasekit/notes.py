@@ -8,8 +8,7 @@ pass (`split_into_releases`).
 
 from __future__ import annotations
 
-import datetime
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from releasekit.changelog import (
     extract_section,
@@ -20,19 +19,15 @@ from releasekit.changelog import (
     versions_in_changelog,
 )
 from releasekit.changelog_release import (
-    NewRelease,
-    ReleaseChangelog,
     heading_style,
-    release_changelog,
 )
 from releasekit.changelog_template import DEFAULT_HEADING, SectionInput, render_section
 from releasekit.commits import Change, ChangeSet, RawCommit, changes_of, collect_changes
 from releasekit.config import Config
-from releasekit.errors import ChangelogError, GitError, VersionError
+from releasekit.errors import ChangelogError, VersionError
 from releasekit.git import GitRepository, Tag
 from releasekit.history import split_into_releases
 from releasekit.project import FileEdit
-from releasekit.release import ReleasePlan
 from releasekit.versioning import Version
 
 
@@ -108,7 +103,10 @@ def render_released(config: Config, release: ReleasedVersion, style: str = DEFAU
 
 def _render(config: Config, section: SectionInput) -> str:
     return render_section(
-        section, repository_url=config.repository_url, types=config.types, template=config.template_path
+        section,
+        repository_url=config.repository_url,
+        types=config.types,
+        template=config.template_path,
     )
 
 
@@ -165,7 +163,7 @@ def updated_text(
         has_block = bool(before) and bool(managed_blocks(scan(split_lines(before or ""))))
         sections: list[str] = []
         if not only_unreleased:
-            missing, start = _missing_releases(repo, config, before)
+            missing = _missing_releases(repo, config, before)
             style = heading_style(before) or DEFAULT_HEADING
             sections = [render_released(config, r, style) for r in reversed(missing)]
         if not (only_unreleased or has_block):
@@ -180,115 +178,26 @@ def updated_text(
 
 def _missing_releases(
     repo: GitRepository, config: Config, text: str | None
-) -> tuple[list[ReleasedVersion], Tag | None]:
+) -> list[ReleasedVersion]:
     """Reachable releases newer than the newest the file has, read from the last final below them."""
     newest = _newest_present(text)
     tags = repo.all_tags(config.tag_format)  # highest first; one cheap call
     candidates = [t for t in tags if newest is None or t.version > newest]
     if not candidates:
-        return [], None
+        return []
     start: Tag | None = None
     if newest is not None:
         # The history read starts at the highest reachable final release the file has covered.
         for tag in tags:
-            if tag.version <= newest and not tag.version.is_prerelease and repo.is_ancestor(tag.sha):
+            if (
+                tag.version <= newest
+                and not tag.version.is_prerelease
+                and repo.is_ancestor(tag.sha)
+            ):
                 start = tag
                 break
     releases, _ = released_versions(repo, config, since=start)
-    return [r for r in releases if newest is None or r.tag.version > newest], start
-
-
-def release_edit(
-    config: Config, text: str | None, release: NewRelease
-) -> tuple[FileEdit, ReleaseChangelog]:
-    """The changelog edit of a release being made (after its version is decided)."""
-    try:
-        result = release_changelog(
-            text,
-            release,
-            filename=config.changelog_file,
-            repository_url=config.repository_url,
-            types=config.types,
-            template=config.template_path,
-        )
-    except ChangelogError as exc:
-        raise ChangelogError(f"{config.changelog_file}: {exc.message}", hint=exc.hint) from exc
-    edit = FileEdit(
-        path=config.changelog_path, relpath=config.changelog_file, before=text, after=result.after
-    )
-    return edit, result
-
-
-@dataclass(frozen=True)
-class StartingText:
-    """The changelog a release starts from, and whether it carries uncommitted output of
-    `releasekit changelog` that the release commit folds in."""
-
-    text: str | None
-    folded: bool = False
-
-
-def changelog_to_release(repo: GitRepository, config: Config) -> StartingText:
-    """Refuse a dirty tree, except for a changelog that only holds what releasekit wrote.
-
-    `releasekit changelog [--unreleased]` leaves CHANGELOG.md modified; the next release must not
-    refuse because of it. Accepted: the changelog is the only modified tracked file, and it
-    differs from HEAD's copy only by the managed Unreleased block (which every release removes)
-    or is exactly what `releasekit changelog` makes of HEAD's copy. The release then writes its
-    section into that text and commits it. Anything else (a hand edit not committed yet) is
-    refused as before, since a release commit must not sweep up unreviewed prose.
-    """
-    path = config.changelog_path
-    text = path.read_text(encoding="utf-8") if path.is_file() else None
-    dirty = repo.dirty_paths()
-    relpath = path.resolve().relative_to(repo.root).as_posix() if path.exists() else None
-    if not dirty:
-        return StartingText(text)
-    if dirty == [relpath] and text is not None:
-        committed = repo.file_at_head(relpath)
-        if committed is not None and _only_releasekit_output(repo, config, committed, text):
-            return StartingText(text, folded=True)
-        raise GitError(
-            f"{config.changelog_file} has uncommitted changes that releasekit did not write",
-            hint=f"commit them (git commit {relpath}) or discard them (git restore {relpath}), "
-            "then release again",
-        )
-    repo.ensure_clean()
-    return StartingText(text)
-
-
-def _only_releasekit_output(
-    repo: GitRepository, config: Config, committed: str, working: str
-) -> bool:
-    if update_changelog(committed, [], None) == update_changelog(working, [], None):
-        return True  # the managed block alone: added, refreshed or gone stale
-    try:
-        return working == updated_text(repo, config, committed, only_unreleased=False)
-    except ChangelogError:
-        return False
-
-
-def with_changelog(
-    plan: ReleasePlan, config: Config, start: StartingText, today: datetime.date
-) -> ReleasePlan:
-    """`plan` with the changelog edit, the tag notes and the one-line note of what happened."""
-    assert plan.next is not None
-    release = NewRelease(
-        str(plan.next),
-        today,
-        plan.notes_changes,
-        plan.tag,
-        plan.previous_tag,
-        str(plan.current) if plan.current and plan.previous_tag else None,
-    )
-    edit, result = release_edit(config, start.text, release)
-    notes = [result.note] if result.note else []
-    if start.folded:
-        notes.append(f"{config.changelog_file}: uncommitted output of `releasekit changelog` folded in")
-    edits = (*plan.edits, edit) if edit.before != edit.after else plan.edits
-    return replace(
-        plan, edits=edits, section=result.notes, changelog_note="; ".join(notes) or None
-    )
+    return [r for r in releases if newest is None or r.tag.version > newest]
 
 
 def _newest_present(text: str | None) -> Version | None:

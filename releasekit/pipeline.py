@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from releasekit.changelog_step import changelog_to_release, with_changelog
 from releasekit.config import Config
 from releasekit.errors import GitError, PublishError
 from releasekit.git import GitRepository
-from releasekit.notes import changelog_to_release, with_changelog
 from releasekit.release import (
     Progress,
     ReleasePlan,
@@ -102,6 +102,8 @@ def run_release(
         steps.append(line)
         progress(line)
 
+    if plan.changelog_note:
+        record(plan.changelog_note)
     write_and_commit(repo, plan, record)
     dists = _build(config, plan.next, publish, record) if publish else None
     tag_release(repo, plan.tag, plan.next, plan.section, record)
