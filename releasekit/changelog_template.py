@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote
 
+from releasekit.changelog_default import render_default
 from releasekit.commits import Change
 from releasekit.errors import ChangelogError
 from releasekit.versioning import Level
@@ -35,13 +36,17 @@ _CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)")
 _INLINE_SPECIAL = re.compile(r"[\\`*\[\]<>~]|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
 # Text at the start of a list item that would turn into a heading, quote, nested list or rule.
 _BLOCK_START = re.compile(r"^(?:([#+-])|(\d+)([.)]))")
+_HEX = re.compile(r"[0-9a-fA-F]+")
 # Text that needs neither escaping nor whitespace folding (most descriptions): returned as is.
 _PLAIN = re.compile(r"[^\s\\`*\[\]<>~_]+(?: [^\s\\`*\[\]<>~_]+)*")
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One change as a template sees it (`entry.*` in docs/changelog-template.md)."""
+class Entry(NamedTuple):
+    """One change as a template sees it (`entry.*` in docs/changelog-template.md).
+
+    A NamedTuple, not a frozen dataclass: a full render builds one per change, and a frozen
+    dataclass takes three times as long to construct.
+    """
 
     type: str
     scope: str | None
@@ -58,8 +63,7 @@ class Entry:
     reverts_url: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Group:
+class Group(NamedTuple):
     """A titled list of entries (`group.title`, `group.entries`, `group.breaking`)."""
 
     title: str
@@ -128,18 +132,24 @@ def render_section(
     template: Path | None = None,
 ) -> str:
     """Markdown for one section, through `template` (default: the shipped one)."""
-    path = template or DEFAULT_TEMPLATE
-    compiled = _load(path)
     context = section_context(section, repository_url=repository_url, types=types)
-    try:
-        text = compiled.render(context)
-    except Exception as exc:  # any failure inside a user's template is the template's fault
-        raise _template_error(path, exc) from exc
-    text = _tidy(text)
+    if template is None:
+        text = _tidy(render_default(context))  # the shipped template's bytes, without Jinja
+    else:
+        text = _tidy(render_template(template, context))
     hand = context["hand_written"]
     if hand and hand not in text:  # a custom template that forgot them: never lose them
         text = f"{text}\n{hand}\n"
     return text
+
+
+def render_template(path: Path, context: dict[str, Any]) -> str:
+    """`context` through the Jinja2 template at `path`; errors name the file and line."""
+    compiled = _load(path)
+    try:
+        return compiled.render(context)
+    except Exception as exc:  # any failure inside a user's template is the template's fault
+        raise _template_error(path, exc) from exc
 
 
 def _tidy(text: str) -> str:
@@ -218,28 +228,31 @@ def group_changes(
 
 
 def _entry(change: Change, base: str | None, *, with_type: bool) -> Entry:
+    scope = change.scope
     label = change.type if with_type else ""
-    if change.scope:
-        label = f"{label}({change.scope})" if label else change.scope
+    if scope:
+        label = f"{label}({scope})" if label else scope
     description = escape_markdown(change.description)
-    if not label:
+    if not label and _BLOCK_START.match(description):
         description = _BLOCK_START.sub(
             lambda m: f"\\{m[1]}" if m[1] else f"{m[2]}\\{m[3]}", description
         )
+    sha, reverts, notes = change.sha, change.reverts, change.breaking_notes
+    # Positional: a full render builds tens of thousands of these (field order as in Entry).
     return Entry(
-        type=change.type,
-        scope=change.scope,
-        label=escape_markdown(label) if label else "",
-        description=description,
-        text=change.description,
-        sha=change.sha,
-        short_sha=change.sha[:7],
-        commit_url=_commit_url(change.sha, base),
-        breaking=change.breaking,
-        breaking_notes=tuple(_note(note) for note in change.breaking_notes),
-        reverts=change.reverts,
-        reverts_short_sha=change.reverts[:7] if change.reverts else None,
-        reverts_url=_commit_url(change.reverts, base) if change.reverts else None,
+        change.type,
+        scope,
+        escape_markdown(label) if label else label,
+        description,
+        change.description,
+        sha,
+        sha[:7],
+        None if base is None else f"{base}/commit/{sha}",
+        change.breaking,
+        tuple(map(_note, notes)) if notes else (),
+        reverts,
+        reverts[:7] if reverts else None,
+        _commit_url(reverts, base) if reverts else None,
     )
 
 
@@ -251,7 +264,9 @@ def _note(note: str) -> str:
 
 
 def _commit_url(sha: str, base: str | None) -> str | None:
-    return None if base is None else f"{base}/commit/{quote(sha)}"
+    if base is None:
+        return None
+    return f"{base}/commit/{sha if _HEX.fullmatch(sha) else quote(sha)}"
 
 
 def base_url(repository_url: str | None) -> str | None:
