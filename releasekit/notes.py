@@ -152,6 +152,8 @@ def changelog_update(config: Config, *, only_unreleased: bool) -> FileEdit:
     path = config.changelog_path
     before = path.read_text(encoding="utf-8") if path.is_file() else None
     after = updated_text(GitRepository(config.root), config, before, only_unreleased)
+    if before is None and not after:
+        before = after  # no file and nothing to write: up to date, no empty file created
     return FileEdit(path=path, relpath=config.changelog_file, before=before, after=after)
 
 

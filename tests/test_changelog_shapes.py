@@ -278,3 +278,10 @@ def test_a_template_error_names_file_line_and_variable(
     assert "changelog template" in result.stderr and where in result.stderr, result.stderr
     assert what in result.stderr, result.stderr
     assert project.snapshot() == before
+
+
+def test_changelog_without_tags_or_file_creates_nothing(project: GitRepo) -> None:
+    project.commit("feat: add search")
+    result = rk(project, "changelog")
+    assert (result.exit_code, result.stdout) == (0, "CHANGELOG.md is up to date\n")
+    assert not (project.path / "CHANGELOG.md").exists()
