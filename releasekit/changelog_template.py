@@ -95,7 +95,8 @@ def section_context(
     unreleased = section.version is None
     date = section.date.isoformat() if section.date else ""
     if unreleased:
-        heading = "## Unreleased"
+        # Inside a hand-kept `## [Unreleased]` section the block needs no heading of its own.
+        heading = "## Unreleased" if section.heading_style else ""
     else:
         heading = section.heading_style.replace("{version}", section.version or "")
         heading = heading.replace("{date}", date)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from releasekit.changelog import (
     extract_section,
+    hand_kept_unreleased,
     managed_blocks,
     scan,
     split_lines,
@@ -129,9 +130,14 @@ def section_for(config: Config, version: str) -> str:
     )
 
 
-def _unreleased(config: Config, last: Tag | None, unreleased: ChangeSet) -> str:
-    section = SectionInput(None, None, unreleased.changes, None, last.name if last else None)
-    return _render(config, section)
+def _unreleased(
+    config: Config, last: Tag | None, unreleased: ChangeSet, *, heading: bool = True
+) -> str:
+    previous = last.name if last else None
+    style = DEFAULT_HEADING if heading else ""
+    return _render(
+        config, SectionInput(None, None, unreleased.changes, None, previous, None, style)
+    )
 
 
 def full_changelog(config: Config) -> str:
@@ -172,7 +178,9 @@ def updated_text(
             return update_changelog(before, sections, None) if sections else before or ""
         current = next(iter(repo.release_tags(config.tag_format, down_to_final=True)), None)
         _, pending = released_versions(repo, config, since=current)
-        block = _unreleased(config, current, pending)
+        lines = split_lines(before or "")
+        own_heading = hand_kept_unreleased(lines, scan(lines)) is None
+        block = _unreleased(config, current, pending, heading=own_heading)
         return update_changelog(before, sections, block)
     except ChangelogError as exc:
         raise ChangelogError(f"{config.changelog_file}: {exc.message}", hint=exc.hint) from exc

@@ -285,3 +285,21 @@ def test_changelog_without_tags_or_file_creates_nothing(project: GitRepo) -> Non
     result = rk(project, "changelog")
     assert (result.exit_code, result.stdout) == (0, "CHANGELOG.md is up to date\n")
     assert not (project.path / "CHANGELOG.md").exists()
+
+
+def test_unreleased_block_sits_inside_a_hand_kept_unreleased_section(project: GitRepo) -> None:
+    original = adopt(project, "keep_a_changelog.md", released=True)
+    project.commit("feat(api): add search")
+    assert rk(project, "changelog", "--unreleased").exit_code == 0
+    text = changelog(project)
+    assert text.count("## Unreleased") + text.count("## [Unreleased]") == 1
+    assert "Deprecated" in text.split("<!-- releasekit: unreleased start -->\n### Features")[0]
+    out = release(project)
+    assert "folded in" in out
+    final = changelog(project)
+    assert "releasekit: unreleased" not in final
+    assert final.index("### Features") < final.index("### Added") < final.index("## [0.1.0]")
+    assert final.split("## [0.1.0]", 1)[1] == original.split("## [0.1.0]", 1)[1].replace(
+        "compare/v0.1.0...HEAD\n",
+        "compare/v0.2.0...HEAD\n[0.2.0]: https://github.com/example/example-lib/compare/v0.1.0...v0.2.0\n",
+    )
