@@ -8,6 +8,9 @@ pass (`split_into_releases`).
 
 from __future__ import annotations
 
+import contextlib
+import gc
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from releasekit.changelog import (
@@ -42,8 +45,33 @@ class ReleasedVersion:
     previous_version: Version | None = None
 
 
+@contextlib.contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a history is read.
+
+    Reading 100k commits creates some 400k small acyclic objects (commits, changes, tuples);
+    the collector would walk them again and again as they pile up, a fifth of the CPU of a full
+    render. Reference counting still frees everything; nothing read here forms a cycle.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def released_versions(
     repo: GitRepository, config: Config, since: Tag | None = None
+) -> tuple[list[ReleasedVersion], ChangeSet]:
+    """Reachable releases after `since` (None: all), oldest first, and the changes after the newest."""
+    with _no_cycle_collection():
+        return _released_versions(repo, config, since)
+
+
+def _released_versions(
+    repo: GitRepository, config: Config, since: Tag | None
 ) -> tuple[list[ReleasedVersion], ChangeSet]:
     """Reachable releases after `since` (None: all), oldest first, and the changes after the newest.
 
@@ -143,7 +171,8 @@ def _unreleased(
 def full_changelog(config: Config) -> str:
     """A complete CHANGELOG.md rendered from scratch: every release and the Unreleased block."""
     releases, unreleased = released_versions(GitRepository(config.root), config)
-    sections = [render_released(config, r) for r in reversed(releases)]
+    with _no_cycle_collection():
+        sections = [render_released(config, r) for r in reversed(releases)]
     last = releases[-1].tag if releases else None
     return update_changelog(None, sections, _unreleased(config, last, unreleased))
 
