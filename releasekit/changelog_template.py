@@ -158,14 +158,13 @@ def _tidy(text: str) -> str:
     return text.replace("\r\n", "\n").strip("\n") + "\n"
 
 
-@lru_cache(maxsize=2)
-def _environment(sandboxed: bool) -> jinja2.Environment:
-    """A sandbox for project templates; the shipped one is ours and renders 5x faster outside."""
-    from jinja2 import Environment, StrictUndefined
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    """Jinja2's immutable sandbox: a template comes with the repository being released."""
+    from jinja2 import StrictUndefined
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    kind = ImmutableSandboxedEnvironment if sandboxed else Environment
-    return kind(
+    return ImmutableSandboxedEnvironment(
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -174,19 +173,24 @@ def _environment(sandboxed: bool) -> jinja2.Environment:
     )
 
 
-@lru_cache(maxsize=8)
 def _load(path: Path) -> jinja2.Template:
     try:
         source = path.read_text(encoding="utf-8")
-    except OSError as exc:
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise ChangelogError(
-            f"cannot read the changelog template {path}: {exc.strerror}",
+            f"cannot read the changelog template {path}: {reason}",
             hint="fix changelog_template under [tool.releasekit] (a path relative to the project)",
         ) from exc
     try:
-        return _environment(path != DEFAULT_TEMPLATE).from_string(source)
+        return _compile(source)
     except Exception as exc:
         raise _template_error(path, exc) from exc
+
+
+@lru_cache(maxsize=8)
+def _compile(source: str) -> jinja2.Template:
+    return _environment().from_string(source)
 
 
 def _template_error(path: Path, exc: BaseException) -> ChangelogError:

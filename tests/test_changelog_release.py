@@ -17,6 +17,7 @@ from releasekit.changelog_release import (
 from releasekit.changelog_template import DEFAULT_TEMPLATE, SectionInput, render_section
 from releasekit.commits import Change
 from releasekit.config import DEFAULT_TYPES
+from releasekit.errors import ChangelogError
 
 DAY = datetime.date(2026, 12, 1)
 FEAT = Change("a" * 40, "feat", None, "add search", False, (), ())
@@ -135,3 +136,12 @@ def test_a_template_that_forgets_hand_written_notes_cannot_lose_them(tmp_path: P
 def test_the_default_template_is_shipped_in_the_package() -> None:
     assert DEFAULT_TEMPLATE.is_file()
     assert DEFAULT_TEMPLATE.parent.name == "templates"
+
+
+def test_a_missing_template_is_named(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.j2"
+    section = SectionInput("1.2.0", DAY, [FEAT], "v1.2.0", None)
+    with pytest.raises(ChangelogError) as raised:
+        render_section(section, repository_url=None, types=DEFAULT_TYPES, template=missing)
+    assert f"cannot read the changelog template {missing}: No such file" in raised.value.message
+    assert raised.value.hint is not None and "changelog_template" in raised.value.hint
