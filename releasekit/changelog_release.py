@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,10 +87,6 @@ def release_changelog(
         note = f"{filename} already has a section for {release.version}: kept as written"
         return ReleaseChangelog(_with_link(after, release), kept, note)
     style = heading_style(text) or DEFAULT_HEADING
-    heading = style.replace("{version}", release.version).replace(
-        "{date}", release.date.isoformat()
-    )
-    label = _bracket_label(heading)
     remaining, hand_written = take_unreleased_notes(text)
     section = render_section(
         SectionInput(
@@ -102,7 +98,7 @@ def release_changelog(
             release.previous_version,
             heading_style=style,
             hand_written=hand_written,
-            link_reference=label is not None and _has_link(remaining, label, release),
+            link_reference=links_follow(remaining, release),
         ),
         repository_url=repository_url,
         types=types,
@@ -165,9 +161,19 @@ def _bracket_label(heading: str) -> str | None:
     return match[1] if match else None
 
 
-def _has_link(text: str, label: str, release: NewRelease) -> bool:
-    """Whether the file keeps link references we can extend (so the heading will be a link)."""
-    return _link_plan(text, label, release) is not None
+def links_follow(text: str | None, release: NewRelease) -> bool:
+    """Whether `release`'s heading will be a link reference that the file's link list defines."""
+    if not text:
+        return False
+    label = _bracket_label((heading_style(text) or "").replace("{version}", release.version))
+    return label is not None and _link_plan(text, label, release) is not None
+
+
+def add_links(text: str, releases: Iterable[NewRelease]) -> str:
+    """The compare links of `releases` (oldest first) added to the file's link references."""
+    for release in releases:
+        text = _with_link(text, release)
+    return text
 
 
 def _with_link(text: str, release: NewRelease) -> str:

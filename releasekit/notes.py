@@ -22,9 +22,7 @@ from releasekit.changelog import (
     update_changelog,
     versions_in_changelog,
 )
-from releasekit.changelog_release import (
-    heading_style,
-)
+from releasekit.changelog_release import NewRelease, add_links, heading_style, links_follow
 from releasekit.changelog_template import DEFAULT_HEADING, SectionInput, render_section
 from releasekit.commits import Change, ChangeSet, RawCommit, changes_of, collect_changes
 from releasekit.config import Config
@@ -117,7 +115,9 @@ def _released_versions(
     return releases, collect_changes(groups.get(None, ()), parsed)
 
 
-def render_released(config: Config, release: ReleasedVersion, style: str = DEFAULT_HEADING) -> str:
+def render_released(
+    config: Config, release: ReleasedVersion, style: str = DEFAULT_HEADING, *, linked: bool = False
+) -> str:
     section = SectionInput(
         str(release.tag.version),
         release.tag.date,
@@ -126,8 +126,21 @@ def render_released(config: Config, release: ReleasedVersion, style: str = DEFAU
         release.previous_tag,
         str(release.previous_version) if release.previous_version else None,
         heading_style=style,
+        link_reference=linked,
     )
     return _render(config, section)
+
+
+def _as_new(release: ReleasedVersion) -> NewRelease:
+    previous = str(release.previous_version) if release.previous_version else None
+    return NewRelease(
+        str(release.tag.version),
+        release.tag.date,
+        release.changes.changes,
+        release.tag.name,
+        release.previous_tag,
+        previous,
+    )
 
 
 def _render(config: Config, section: SectionInput) -> str:
@@ -199,18 +212,22 @@ def updated_text(
     try:
         has_block = bool(before) and bool(managed_blocks(scan(split_lines(before or ""))))
         sections: list[str] = []
+        missing: list[ReleasedVersion] = []
         if not only_unreleased:
             missing = _missing_releases(repo, config, before)
             style = heading_style(before) or DEFAULT_HEADING
-            sections = [render_released(config, r, style) for r in reversed(missing)]
+            linked = bool(missing) and links_follow(before, _as_new(missing[0]))
+            sections = [render_released(config, r, style, linked=linked) for r in reversed(missing)]
         if not (only_unreleased or has_block):
-            return update_changelog(before, sections, None) if sections else before or ""
+            if not sections:
+                return before or ""
+            return add_links(update_changelog(before, sections, None), map(_as_new, missing))
         current = next(iter(repo.release_tags(config.tag_format, down_to_final=True)), None)
         _, pending = released_versions(repo, config, since=current)
         lines = split_lines(before or "")
         own_heading = hand_kept_unreleased(lines, scan(lines)) is None
         block = _unreleased(config, current, pending, heading=own_heading)
-        return update_changelog(before, sections, block)
+        return add_links(update_changelog(before, sections, block), map(_as_new, missing))
     except ChangelogError as exc:
         raise ChangelogError(f"{config.changelog_file}: {exc.message}", hint=exc.hint) from exc
 

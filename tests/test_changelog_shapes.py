@@ -303,3 +303,19 @@ def test_unreleased_block_sits_inside_a_hand_kept_unreleased_section(project: Gi
         "compare/v0.1.0...HEAD\n",
         "compare/v0.2.0...HEAD\n[0.2.0]: https://github.com/example/example-lib/compare/v0.1.0...v0.2.0\n",
     )
+
+
+def test_changelog_command_keeps_keep_a_changelog_links(project: GitRepo) -> None:
+    original = adopt(project, "keep_a_changelog.md", released=True)
+    project.commit("feat: two")
+    project.tag("v0.2.0")  # tagged by hand
+    assert rk(project, "changelog").exit_code == 0
+    text = changelog(project)
+    assert re.search(rf"^## \[0\.2\.0\] - {DATE}$", text, re.MULTILINE)
+    assert "- A `--json` flag for every command" in text.split("## [0.2.0]")[0]  # not moved
+    assert text.endswith(
+        "[unreleased]: https://github.com/example/example-lib/compare/v0.2.0...HEAD\n"
+        "[0.2.0]: https://github.com/example/example-lib/compare/v0.1.0...v0.2.0\n"
+        "[0.1.0]: https://github.com/example/example-lib/releases/tag/v0.1.0\n"
+    )
+    assert text.split("## [0.1.0]", 1)[0].startswith(original.split("## [0.1.0]", 1)[0])
