@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from releasekit.changelog import update_changelog
 from releasekit.changelog_release import NewRelease, ReleaseChangelog, release_changelog
@@ -18,6 +19,7 @@ from releasekit.git import GitRepository
 from releasekit.notes import updated_text
 from releasekit.project import FileEdit
 from releasekit.release import ReleasePlan
+from releasekit.versioning import parse_tag
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ def changelog_to_release(repo: GitRepository, config: Config) -> StartingText:
     path = config.changelog_path
     text = path.read_text(encoding="utf-8") if path.is_file() else None
     dirty = repo.dirty_paths()
-    relpath = path.resolve().relative_to(repo.root).as_posix() if path.exists() else None
+    relpath = _relative(path, repo) if path.exists() else None
     if not dirty:
         return StartingText(text)
     if relpath is not None and dirty == [relpath] and text is not None:
@@ -56,6 +58,13 @@ def changelog_to_release(repo: GitRepository, config: Config) -> StartingText:
         )
     repo.ensure_clean()
     return StartingText(text)
+
+
+def _relative(path: Path, repo: GitRepository) -> str | None:
+    try:
+        return path.resolve().relative_to(repo.root).as_posix()
+    except ValueError:  # a changelog outside the repository is nothing git reports as dirty
+        return None
 
 
 def _only_releasekit_output(
@@ -77,13 +86,15 @@ def with_changelog(
 ) -> ReleasePlan:
     """`plan` with the changelog edit, the tag notes and the one-line note of what happened."""
     assert plan.next is not None
+    # The release this one follows: the last final release for a final, the last tag otherwise.
+    previous = parse_tag(plan.previous_tag, config.tag_format) if plan.previous_tag else None
     release = NewRelease(
         str(plan.next),
         today,
         plan.notes_changes,
         plan.tag,
         plan.previous_tag,
-        str(plan.current) if plan.current and plan.previous_tag else None,
+        str(previous) if previous else None,
     )
     edit, result = release_edit(config, start.text, release)
     notes = [result.note] if result.note else []

@@ -319,3 +319,18 @@ def test_changelog_command_keeps_keep_a_changelog_links(project: GitRepo) -> Non
         "[0.1.0]: https://github.com/example/example-lib/releases/tag/v0.1.0\n"
     )
     assert text.split("## [0.1.0]", 1)[0].startswith(original.split("## [0.1.0]", 1)[0])
+
+
+def test_a_final_release_follows_the_last_final_not_its_prerelease(project: GitRepo) -> None:
+    pyproject = (project.path / "pyproject.toml").read_text()
+    pyproject += '\n[tool.releasekit]\nchangelog_template = "section.md.j2"\n'
+    template = "{{ heading }}\n\nafter {{ previous_version }} ({{ previous_tag }})\n"
+    project.commit("docs: template", {"pyproject.toml": pyproject, "section.md.j2": template})
+    project.tag("v0.1.0")
+    project.commit("feat: search")
+    release(project, "--prerelease-type", "rc")
+    assert "after 0.1.0 (v0.1.0)" in tag_notes(project, "v0.2.0rc1")
+    project.commit("fix: spaces")
+    release(project)
+    assert "after 0.1.0 (v0.1.0)" in tag_notes(project, "v0.2.0")
+    assert changelog(project).index("## 0.2.0 -") < changelog(project).index("## 0.2.0rc1 -")
