@@ -16,7 +16,7 @@ from releasekit.changelog_release import NewRelease, ReleaseChangelog, release_c
 from releasekit.config import Config
 from releasekit.errors import ChangelogError, GitError
 from releasekit.git import GitRepository
-from releasekit.notes import updated_text
+from releasekit.notes import read_changelog, updated_text
 from releasekit.project import FileEdit
 from releasekit.release import ReleasePlan
 from releasekit.versioning import parse_tag
@@ -42,7 +42,7 @@ def changelog_to_release(repo: GitRepository, config: Config) -> StartingText:
     refused as before, since a release commit must not sweep up unreviewed prose.
     """
     path = config.changelog_path
-    text = path.read_text(encoding="utf-8") if path.is_file() else None
+    text = read_changelog(config)
     dirty = repo.dirty_paths()
     relpath = _relative(path, repo) if path.exists() else None
     if not dirty:

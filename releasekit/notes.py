@@ -152,12 +152,27 @@ def _render(config: Config, section: SectionInput) -> str:
     )
 
 
+def read_changelog(config: Config) -> str | None:
+    """The changelog's text, None when there is no file; ChangelogError when it is not text."""
+    path = config.changelog_path
+    if not path.is_file():
+        return None
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ChangelogError(
+            f"{config.changelog_file} is not UTF-8 text (byte {exc.start} cannot be decoded)",
+            hint="convert it to UTF-8 (e.g. iconv -f latin1 -t utf-8), or point changelog_file"
+            " at another file",
+        ) from exc
+
+
 def section_for(config: Config, version: str) -> str:
     """The notes of one version: its section in CHANGELOG.md if present, else rendered from git."""
     wanted = Version.parse(version)
     path = config.changelog_path
     if path.is_file():
-        found = extract_section(path.read_text(encoding="utf-8"), str(wanted))
+        found = extract_section(read_changelog(config) or "", str(wanted))
         if found is not None:
             return found
     releases, _ = released_versions(GitRepository(config.root), config)
@@ -198,7 +213,7 @@ def changelog_update(config: Config, *, only_unreleased: bool) -> FileEdit:
     never re-rendered: every hand-written byte stays.
     """
     path = config.changelog_path
-    before = path.read_text(encoding="utf-8") if path.is_file() else None
+    before = read_changelog(config)
     after = updated_text(GitRepository(config.root), config, before, only_unreleased)
     if before is None and not after:
         before = after  # no file and nothing to write: up to date, no empty file created

@@ -334,3 +334,17 @@ def test_a_final_release_follows_the_last_final_not_its_prerelease(project: GitR
     release(project)
     assert "after 0.1.0 (v0.1.0)" in tag_notes(project, "v0.2.0")
     assert changelog(project).index("## 0.2.0 -") < changelog(project).index("## 0.2.0rc1 -")
+
+
+def test_a_changelog_that_is_not_utf8_is_refused_by_release_only(project: GitRepo) -> None:
+    (project.path / "CHANGELOG.md").write_bytes(b"# Changelog\n\n\xe9t\xe9 2024\n")
+    project.commit("docs: a latin-1 changelog")
+    project.commit("feat: add search")
+    version_answers(project, "0.1.0")
+    before = project.snapshot()
+    for args in (("release",), ("changelog",), ("changelog", "--unreleased")):
+        result = rk(project, *args)
+        assert result.exit_code == 1, result.output
+        assert "CHANGELOG.md is not UTF-8 text (byte 13 cannot be decoded)" in result.stderr
+        assert "hint: convert it to UTF-8" in result.stderr
+        assert project.snapshot() == before
