@@ -9,7 +9,6 @@ missing (tag, upload, push), so a release is never bumped twice.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from releasekit.changelog_step import changelog_to_release, with_changelog
@@ -242,8 +241,6 @@ def publish_current(
 
 def _notes_of(config: Config, point: ResumePoint) -> str:
     from releasekit.changelog import extract_section
+    from releasekit.notes import read_changelog
 
-    path: Path = config.changelog_path
-    if not path.is_file():
-        return ""
-    return extract_section(path.read_text(encoding="utf-8"), str(point.version)) or ""
+    return extract_section(read_changelog(config) or "", str(point.version)) or ""
