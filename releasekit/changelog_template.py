@@ -223,10 +223,11 @@ def group_changes(
     """Breaking changes first, then features, fixes, performance, reverts and other types."""
     buckets: dict[str, list[Entry]] = {BREAKING: [], **{g: [] for g in _GROUPS.values()}}
     buckets[_OTHER] = []
+    shown = {kind for kind, level in types.items() if level is not Level.NONE}
     for change in changes:
         if change.breaking:
             buckets[BREAKING].append(_entry(change, base, with_type=False))
-        elif types.get(change.type, Level.NONE) is not Level.NONE:
+        elif change.type in shown:
             title = _GROUPS.get(change.type, _OTHER)
             buckets[title].append(_entry(change, base, with_type=title == _OTHER))
     return [Group(t, tuple(e), t == BREAKING) for t, e in buckets.items() if e]

@@ -56,6 +56,10 @@ def _no_cycle_collection() -> Iterator[None]:
     try:
         yield
     finally:
+        # Straight into the oldest generation, unscanned: re-enabling with them all still young
+        # would make the very next allocation scan every one of them once more.
+        gc.freeze()
+        gc.unfreeze()
         if enabled:
             gc.enable()
 
