@@ -1,13 +1,16 @@
-"""Render release sections and update CHANGELOG.md incrementally.  (pure)
+"""CHANGELOG.md as people keep it: where a release goes, and reading sections back.  (pure)
 
 The file is newest first. releasekit owns exactly two things in it: the managed Unreleased block
 between `UNRELEASED_START` and `UNRELEASED_END` (replaced on every run, never stacked) and the
 release sections it inserts. Every other byte, line endings included, stays as it was. New
-sections go right below the managed block, else right below `INSERT_MARKER`, else right above the
-first release heading (`## 1.2.3`, `## [1.2.3] - date`, `## v1.2.3 (date)`, `### 1.2.3`, ...);
-a non-empty file with none of those is refused. Marker lines count only at the start of a line
-and outside fenced code blocks. The one blank line that separates an inserted piece from its
-neighbours is added with it, and a removed block takes one along, so blank lines never pile up.
+sections go, in this order of preference: right below the managed block; right below
+`INSERT_MARKER`; right above the first release heading (`## 1.2.3`, `## [1.2.3] - date`,
+`## v1.2.3 (date)`, `### 1.2.3`, ...); at the end of a hand-kept `## Unreleased` /
+`## [Unreleased]` section; at the end of the title block (the `# Title` line and its intro, up to
+the next heading or the link references at the bottom). A non-empty file with none of these (no
+title, no release heading, no marker) is refused. Marker lines and headings count only outside
+fenced code blocks. The one blank line that separates an inserted piece from its neighbours is
+added with it, and a removed block takes one along, so blank lines never pile up.
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ import datetime
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import quote
 
+from releasekit.changelog_template import SectionInput, render_section
 from releasekit.commits import Change
 from releasekit.errors import ChangelogError, VersionError
 from releasekit.versioning import Level, Version
@@ -31,8 +34,6 @@ NEW_FILE = (
     f"{INSERT_MARKER}\n"
 )
 
-_GROUPS = {"feat": "Features", "fix": "Bug fixes", "perf": "Performance", "revert": "Reverts"}
-_OTHER = "Other changes"
 
 # Atomic group and possessive quantifier: a long line of digits cannot make the match backtrack.
 _RELEASE_HEADING = re.compile(
@@ -42,11 +43,7 @@ _RELEASE_HEADING = re.compile(
 _ANY_HEADING = re.compile(r"(#{1,6})(?:[ \t]|$)")
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
 _LINK_DEF = re.compile(r" {0,3}\[[^\]]+\]:[ \t]")
-_CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)")
-# Inline punctuation that changes rendering; `_` only at a word edge (GFM ignores it intraword).
-_INLINE_SPECIAL = re.compile(r"[\\`*\[\]<>~]|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
-# Text at the start of a list item that would turn into a heading, quote, nested list or rule.
-_BLOCK_START = re.compile(r"^(?:([#+-])|(\d+)([.)]))")
+_UNRELEASED_HEADING = re.compile(r"#{2,3}[ \t]+\[?unreleased\]?(?=$|[ \t(:-])", re.IGNORECASE)
 
 
 def render_release_section(
@@ -59,17 +56,9 @@ def render_release_section(
     repository_url: str | None,
     types: Mapping[str, Level],
 ) -> str:
-    """Markdown for one release: `## 1.3.0 - 2026-11-23`, grouped entries, a compare link."""
-    base = _base_url(repository_url)
-    lines = [f"## {version} - {date.isoformat()}", ""]
-    lines += _render_groups(changes, base, types) or ["No notable changes.", ""]
-    if base is not None:
-        if previous_tag is None:
-            lines += [f"**Full changelog:** [{tag}]({base}/tree/{_quote(tag)})", ""]
-        else:
-            span = f"{previous_tag}...{tag}"
-            lines += [f"**Full changelog:** [{span}]({base}/compare/{_quote(span)})", ""]
-    return "\n".join(lines[:-1]) + "\n"
+    """Markdown for one release in the default style: `## 1.3.0 - 2026-11-23`, groups, a link."""
+    section = SectionInput(version, date, changes, tag, previous_tag)
+    return render_section(section, repository_url=repository_url, types=types)
 
 
 def render_unreleased(
@@ -84,98 +73,8 @@ def render_unreleased(
     With nothing releasable it still renders a short "Nothing to release" block, so the block
     keeps its place in the file between runs.
     """
-    base = _base_url(repository_url)
-    lines = ["## Unreleased", ""]
-    groups = _render_groups(changes, base, types)
-    if not groups:
-        since = f" since `{last_tag}`" if last_tag else " yet"
-        return "\n".join([*lines, f"Nothing to release{since}."]) + "\n"
-    lines += groups
-    if base is not None and last_tag is not None:
-        span = f"{last_tag}...HEAD"
-        lines += [f"**Full changelog:** [{span}]({base}/compare/{_quote(span)})", ""]
-    return "\n".join(lines[:-1]) + "\n"
-
-
-def _render_groups(
-    changes: Sequence[Change], base: str | None, types: Mapping[str, Level]
-) -> list[str]:
-    """`### Group` headings with their entries, each group followed by a blank line."""
-    groups: dict[str, list[str]] = {"Breaking changes": [], **{g: [] for g in _GROUPS.values()}}
-    groups[_OTHER] = []
-    for change in changes:
-        if change.breaking:
-            groups["Breaking changes"].extend(_entry(change, base, with_type=False, notes=True))
-        elif types.get(change.type, Level.NONE) is not Level.NONE:
-            group = _GROUPS.get(change.type, _OTHER)
-            groups[group].extend(_entry(change, base, with_type=group == _OTHER, notes=False))
-    lines: list[str] = []
-    for title, entries in groups.items():
-        if entries:
-            lines += [f"### {title}", "", *entries, ""]
-    return lines
-
-
-def _entry(change: Change, base: str | None, *, with_type: bool, notes: bool) -> list[str]:
-    label = change.type if with_type else ""
-    if change.scope:
-        label = f"{label}({change.scope})" if label else change.scope
-    prefix = f"**{_escape(label)}:** " if label else ""
-    refs = _commit_ref(change.sha, base)
-    if change.reverts is not None:
-        refs += f", reverts {_commit_ref(change.reverts, base)}"
-    description = _escape(change.description)
-    if not prefix:
-        description = _BLOCK_START.sub(
-            lambda m: f"\\{m[1]}" if m[1] else f"{m[2]}\\{m[3]}", description
-        )
-    lines = [f"- {prefix}{description} ({refs})"]
-    for note in change.breaking_notes if notes else ():
-        # Notes are the author's own Markdown; indenting keeps them inside the list item (and away
-        # from column 0, where headings and markers are recognised). Only an HTML comment opener
-        # is defused, since an unclosed one would hide the rest of the changelog.
-        lines.append("")
-        for text in note.replace("\r\n", "\n").split("\n"):
-            lines.append(f"  {text.replace('<!--', '&lt;!--')}".rstrip())
-    return lines
-
-
-def _commit_ref(sha: str, base: str | None) -> str:
-    short = sha[:7]
-    return f"`{short}`" if base is None else f"[{short}]({base}/commit/{quote(sha)})"
-
-
-def _base_url(repository_url: str | None) -> str | None:
-    if not repository_url:
-        return None
-    url = repository_url.rstrip("/")
-    return url.removesuffix(".git")
-
-
-def _quote(path: str) -> str:
-    return quote(path, safe="/.@+!-_~")
-
-
-# Text that needs neither escaping nor whitespace folding (most descriptions): returned as is.
-_PLAIN = re.compile(r"[^\s\\`*\[\]<>~_]+(?: [^\s\\`*\[\]<>~_]+)*")
-
-
-def _escape(text: str) -> str:
-    """Escape Markdown-significant characters, leaving `code spans` as written."""
-    if _PLAIN.fullmatch(text):
-        return text
-    text = " ".join(text.split())  # one line, whatever the commit parser let through
-    out: list[str] = []
-    position = 0
-    for match in _CODE_SPAN.finditer(text):
-        out += [_escape_plain(text[position : match.start()]), match[0]]
-        position = match.end()
-    out.append(_escape_plain(text[position:]))
-    return "".join(out)
-
-
-def _escape_plain(text: str) -> str:
-    return _INLINE_SPECIAL.sub(lambda m: "\\" + m[0], text)
+    section = SectionInput(None, None, changes, None, last_tag)
+    return render_section(section, repository_url=repository_url, types=types)
 
 
 def update_changelog(text: str | None, new_sections: Sequence[str], unreleased: str | None) -> str:
@@ -190,15 +89,15 @@ def update_changelog(text: str | None, new_sections: Sequence[str], unreleased: 
         pieces.insert(0, f"{UNRELEASED_START}\n{_normalised(unreleased)}{UNRELEASED_END}\n")
     if text is None or not text.strip():
         text = NEW_FILE
-    lines = _split_lines(text)
-    layout = _scan(lines)
-    blocks = _managed_blocks(layout)
+    lines = split_lines(text)
+    layout = scan(lines)
+    blocks = managed_blocks(layout)
     edits: list[tuple[int, int, list[str]]]
     if blocks:
         (start, stop), *extra = blocks
         edits = [(start, stop, pieces), *((s, e, []) for s, e in extra)]
     elif pieces:
-        at = _insertion_point(layout)
+        at = _insertion_point(lines, layout)
         edits = [(at, at, pieces)]
     else:
         return text
@@ -210,7 +109,7 @@ def update_changelog(text: str | None, new_sections: Sequence[str], unreleased: 
 
 def versions_in_changelog(text: str) -> set[str]:
     """The versions that have a release heading in `text`, normalised to PEP 440 when possible."""
-    return {_normalise_version(h.version) for h in _scan(_split_lines(text)).headings if h.version}
+    return {normalise_version(h.version) for h in scan(split_lines(text)).headings if h.version}
 
 
 def extract_section(text: str, version: str) -> str | None:
@@ -218,11 +117,11 @@ def extract_section(text: str, version: str) -> str | None:
 
     Versions compare after normalisation, so `1.3.0rc1` finds a `## v1.3.0-rc.1` heading.
     """
-    wanted = _normalise_version(version)
-    lines = _split_lines(text)
-    layout = _scan(lines)
+    wanted = normalise_version(version)
+    lines = split_lines(text)
+    layout = scan(lines)
     for index, heading in enumerate(layout.headings):
-        if heading.version is None or _normalise_version(heading.version) != wanted:
+        if heading.version is None or normalise_version(heading.version) != wanted:
             continue
         ends = [h.line for h in layout.headings[index + 1 :] if h.level <= heading.level]
         ends += [line for line in layout.markers if line > heading.line]
@@ -238,15 +137,16 @@ def extract_section(text: str, version: str) -> str | None:
 
 
 @dataclass(frozen=True)
-class _Heading:
+class Heading:
     line: int
     level: int
     version: str | None  # None for headings that are not release headings
+    unreleased: bool = False  # a `## Unreleased` heading (inside the managed block or not)
 
 
 @dataclass(frozen=True)
-class _Layout:
-    headings: tuple[_Heading, ...]
+class Layout:
+    headings: tuple[Heading, ...]
     starts: tuple[int, ...]
     ends: tuple[int, ...]
     inserts: tuple[int, ...]
@@ -256,14 +156,14 @@ class _Layout:
         return self.starts + self.ends + self.inserts
 
 
-def _split_lines(text: str) -> list[str]:
+def split_lines(text: str) -> list[str]:
     """Lines with their endings; only `\\n` ends a line, so joining gives back `text` exactly."""
     return re.findall(r"[^\n]*\n|[^\n]+", text)
 
 
-def _scan(lines: Sequence[str]) -> _Layout:
+def scan(lines: Sequence[str]) -> Layout:
     """Find headings and marker lines, skipping fenced code blocks."""
-    headings: list[_Heading] = []
+    headings: list[Heading] = []
     found: dict[str, list[int]] = {UNRELEASED_START: [], UNRELEASED_END: [], INSERT_MARKER: []}
     fence: str | None = None
     for index, line in enumerate(lines):
@@ -280,8 +180,9 @@ def _scan(lines: Sequence[str]) -> _Layout:
         elif heading := _ANY_HEADING.match(content):
             release = _RELEASE_HEADING.match(content)
             version = release["version"] if release else None
-            headings.append(_Heading(index, len(heading[1]), version))
-    return _Layout(
+            unreleased = version is None and _UNRELEASED_HEADING.match(content) is not None
+            headings.append(Heading(index, len(heading[1]), version, unreleased))
+    return Layout(
         tuple(headings),
         tuple(found[UNRELEASED_START]),
         tuple(found[UNRELEASED_END]),
@@ -289,7 +190,7 @@ def _scan(lines: Sequence[str]) -> _Layout:
     )
 
 
-def _managed_blocks(layout: _Layout) -> list[tuple[int, int]]:
+def managed_blocks(layout: Layout) -> list[tuple[int, int]]:
     """Line ranges [start, stop) of the managed blocks; unbalanced markers are refused."""
     events = sorted([(n, True) for n in layout.starts] + [(n, False) for n in layout.ends])
     blocks: list[tuple[int, int]] = []
@@ -317,18 +218,53 @@ def _block_error(problem: str) -> ChangelogError:
     )
 
 
-def _insertion_point(layout: _Layout) -> int:
+def _insertion_point(lines: Sequence[str], layout: Layout) -> int:
     if layout.inserts:
         return layout.inserts[0] + 1
     for heading in layout.headings:
         if heading.version is not None:
             return heading.line
+    kept = hand_kept_unreleased(lines, layout)
+    if kept is not None:
+        return section_end(lines, layout, kept)
+    title = next((h for h in layout.headings if h.level == 1), None)
+    if title is not None:
+        following = [h.line for h in layout.headings if h.line > title.line]
+        return min(following, default=link_definitions_start(lines))
     raise ChangelogError(
-        "the changelog has no place to insert releases: it is not empty, but has no releasekit"
-        " marker and no release heading such as `## 1.2.3`",
-        hint=f"Add the line `{INSERT_MARKER}` where new releases should go (below the title), then"
-        " run again.",
+        "the changelog has no place to insert releases: it is not empty, but has no `# Title`"
+        " line, no release heading such as `## 1.2.3` and no releasekit marker",
+        hint=f"Start the file with a title line such as `# Changelog`, or add the line"
+        f" `{INSERT_MARKER}` where new releases should go, then run again.",
     )
+
+
+def hand_kept_unreleased(lines: Sequence[str], layout: Layout) -> Heading | None:
+    """The first `## Unreleased` heading a person keeps (outside the managed block)."""
+    blocks = managed_blocks(layout)
+    for heading in layout.headings:
+        if heading.unreleased and not any(a <= heading.line < b for a, b in blocks):
+            return heading
+    return None
+
+
+def section_end(lines: Sequence[str], layout: Layout, heading: Heading) -> int:
+    """Where `heading`'s section stops: the next heading at its level or above, a marker, or the
+    link references at the bottom of the file."""
+    ends = [h.line for h in layout.headings if h.line > heading.line and h.level <= heading.level]
+    ends += [line for line in layout.markers if line > heading.line]
+    return min(ends, default=max(heading.line + 1, link_definitions_start(lines)))
+
+
+def link_definitions_start(lines: Sequence[str]) -> int:
+    """The first line of the link reference definitions that end the file (len(lines) if none)."""
+    start = len(lines)
+    index = len(lines) - 1
+    while index >= 0 and (not lines[index].strip() or _LINK_DEF.match(lines[index])):
+        if lines[index].strip():
+            start = index
+        index -= 1
+    return start
 
 
 def _replace_lines(lines: list[str], start: int, stop: int, pieces: list[str], nl: str) -> None:
@@ -358,7 +294,7 @@ def _normalised(markdown: str) -> str:
     return markdown.replace("\r\n", "\n").strip("\n") + "\n"
 
 
-def _normalise_version(version: str) -> str:
+def normalise_version(version: str) -> str:
     try:
         return str(Version.parse(version.strip()))
     except VersionError:

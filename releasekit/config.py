@@ -68,6 +68,8 @@ class Config:
     tag_format: str = "v{version}"
     version_files: tuple[VersionFile, ...] = ()
     changelog_file: str = "CHANGELOG.md"
+    changelog_template: str | None = None
+    """A Jinja2 template for one changelog section, relative to the root (None: the default)."""
     major_on_zero: bool = True
     types: Mapping[str, Level] = field(default_factory=lambda: DEFAULT_TYPES)
     branches: Mapping[str, str] = field(default_factory=lambda: DEFAULT_BRANCHES)
@@ -79,6 +81,10 @@ class Config:
     @property
     def changelog_path(self) -> Path:
         return self.root / self.changelog_file
+
+    @property
+    def template_path(self) -> Path | None:
+        return None if self.changelog_template is None else self.root / self.changelog_template
 
     def channel_for(self, branch: str) -> str | None:
         """The release channel of `branch`: exact names first, then glob patterns."""
@@ -103,6 +109,7 @@ _KEYS = (
     "tag_format",
     "version_files",
     "changelog_file",
+    "changelog_template",
     "major_on_zero",
     "types",
     "branches",
@@ -180,6 +187,9 @@ def config_from_table(
         tag_format=tag_format,
         version_files=tuple(_version_file(item) for item in _list(table, "version_files")),
         changelog_file=_string(table, "changelog_file", "CHANGELOG.md"),
+        changelog_template=(
+            _string(table, "changelog_template", "") if "changelog_template" in table else None
+        ),
         major_on_zero=major_on_zero,
         types=_types(table.get("types", {})),
         branches=_branches(table.get("branches")),

@@ -175,6 +175,15 @@ class GitRepository:
                     break
         return reachable
 
+    def is_ancestor(self, sha: str, ref: str = "HEAD") -> bool:
+        """Whether `sha` is reachable from `ref` (a walk from `ref` back to `sha` only)."""
+        return self._run("merge-base", "--is-ancestor", sha, ref, check=False)[0] == 0
+
+    def file_at_head(self, relpath: str) -> str | None:
+        """The committed text of `relpath` at HEAD, None when HEAD has no such file."""
+        status, out, _ = self._run("show", f"HEAD:{relpath}", check=False)
+        return out if status == 0 else None
+
     def tag_names(self) -> list[str]:
         """Every tag name (one call)."""
         return self._out("tag", "--list").splitlines()

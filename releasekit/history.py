@@ -9,6 +9,7 @@ every parent edge is looked at once, whatever the number of tags or merges.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -25,9 +26,28 @@ def split_into_releases(
     The result has one key per name in `order` (oldest first; a tag not in the log gets an empty
     tuple) and then `None` for the unreleased commits. Each group keeps the order of `commits`.
     """
-    parents_of = {commit.sha: commit.parents for commit in commits}
-    sha_of_tag = {tag: sha for sha, tag in tag_of.items()}
     tags = list(dict.fromkeys(order))  # a name listed twice is one release
+    sha_of_tag = {tag: sha for sha, tag in tag_of.items()}
+    owners = _chain_owners(commits, sha_of_tag, tags)
+    if owners is None:
+        walked = _walk_owners(commits, sha_of_tag, tags)
+        owners = [walked.get(commit.sha) for commit in commits]
+    groups: list[list[RawCommit]] = [[] for _ in tags]
+    unreleased: list[RawCommit] = []
+    for commit, release in zip(commits, owners, strict=True):
+        (unreleased if release is None else groups[release]).append(commit)
+    result: dict[str | None, tuple[RawCommit, ...]] = {
+        tag: tuple(group) for tag, group in zip(tags, groups, strict=True)
+    }
+    result[None] = tuple(unreleased)
+    return result
+
+
+def _walk_owners(
+    commits: Sequence[RawCommit], sha_of_tag: Mapping[str, str], tags: Sequence[str]
+) -> dict[str, int]:
+    """sha -> index in `tags` of the release that owns it, by one walk over the commit graph."""
+    parents_of = {commit.sha: commit.parents for commit in commits}
     owner: dict[str, int] = {}
     for index, tag in enumerate(tags):
         start = sha_of_tag.get(tag)
@@ -40,16 +60,35 @@ def split_into_releases(
                 continue
             owner[sha] = index
             stack.extend(parents_of[sha])
-    groups: list[list[RawCommit]] = [[] for _ in tags]
-    unreleased: list[RawCommit] = []
-    for commit in commits:
-        release = owner.get(commit.sha)
-        (unreleased if release is None else groups[release]).append(commit)
-    result: dict[str | None, tuple[RawCommit, ...]] = {
-        tag: tuple(group) for tag, group in zip(tags, groups, strict=True)
+    return owner
+
+
+def _chain_owners(
+    commits: Sequence[RawCommit], sha_of_tag: Mapping[str, str], tags: Sequence[str]
+) -> list[int | None] | None:
+    """The owner of each position when the log is one chain (the usual linear history), else None.
+
+    In a chain a tag reaches exactly the commits at and below its own position, so the owner of
+    a commit is the first release, in `tags` order, whose tag sits at or above it: one sweep,
+    no graph walk, no dictionary of every commit (a fifth of a 100k-commit render otherwise).
+    """
+    for commit, parent in itertools.pairwise(commits):
+        parents = commit.parents
+        if len(parents) != 1 or parents[0] != parent.sha:
+            return None
+    rank = {
+        sha_of_tag[tag]: index
+        for index, tag in reversed(list(enumerate(tags)))
+        if tag in sha_of_tag
     }
-    result[None] = tuple(unreleased)
-    return result
+    owners: list[int | None] = []
+    best: int | None = None
+    for commit in commits:
+        found = rank.get(commit.sha)
+        if found is not None and (best is None or found < best):
+            best = found
+        owners.append(best)
+    return owners
 
 
 @dataclass(frozen=True)

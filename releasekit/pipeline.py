@@ -9,9 +9,9 @@ missing (tag, upload, push), so a release is never bumped twice.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from releasekit.changelog_step import changelog_to_release, with_changelog
 from releasekit.config import Config
 from releasekit.errors import GitError, PublishError
 from releasekit.git import GitRepository
@@ -65,7 +65,7 @@ def run_release(
 ) -> ReleaseOutcome:
     """Plan and (unless `dry_run`) carry out a release; finishes an interrupted one first."""
     repo = GitRepository(config.root)
-    repo.ensure_clean()
+    start = changelog_to_release(repo, config)
     branch = repo.current_branch()
     resume = find_resume_point(repo, config)
     if resume is not None:
@@ -75,6 +75,8 @@ def run_release(
             return _resume(repo, config, resume, pending, publish, branch, dry_run, progress)
     state = gather_state(repo, config)
     plan = plan_release(state, config, request)
+    if plan.releasable:  # only now, with the version decided, does the changelog come in
+        plan = with_changelog(plan, config, start, state.today)
     current = state.history.current
     if not plan.releasable and current is not None and (request.push or publish):
         # Commits came after a release whose push or upload failed: finish that release.
@@ -99,6 +101,8 @@ def run_release(
         steps.append(line)
         progress(line)
 
+    if plan.changelog_note:
+        record(plan.changelog_note)
     write_and_commit(repo, plan, record)
     dists = _build(config, plan.next, publish, record) if publish else None
     tag_release(repo, plan.tag, plan.next, plan.section, record)
@@ -237,8 +241,6 @@ def publish_current(
 
 def _notes_of(config: Config, point: ResumePoint) -> str:
     from releasekit.changelog import extract_section
+    from releasekit.notes import read_changelog
 
-    path: Path = config.changelog_path
-    if not path.is_file():
-        return ""
-    return extract_section(path.read_text(encoding="utf-8"), str(point.version)) or ""
+    return extract_section(read_changelog(config) or "", str(point.version)) or ""

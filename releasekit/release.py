@@ -1,7 +1,9 @@
 """Release planning (pure) and the steps that carry a plan out (resumable).
 
-`plan_release(state, config, request)` decides everything: next version, file edits, changelog
-section, tag, commit message. `--dry-run` prints the plan; `apply_release` carries it out.
+`plan_release(state, config, request)` decides the version, the version-file edits, tag and commit
+message, from git and pyproject.toml only: the changelog never decides or blocks a version. The
+release pipeline adds the changelog edit afterwards (`notes.release_edit`). `--dry-run` prints
+the plan; `pipeline.run_release` carries it out.
 """
 
 from __future__ import annotations
@@ -10,14 +12,9 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from releasekit.changelog import (
-    render_release_section,
-    update_changelog,
-    versions_in_changelog,
-)
 from releasekit.commits import Change, ChangeSet, RawCommit, collect_changes, release_level
 from releasekit.config import Config
-from releasekit.errors import ChangelogError, ConfigError, GitError, VersionError
+from releasekit.errors import ConfigError, GitError, VersionError
 from releasekit.git import GitRepository
 from releasekit.history import History, read_history
 from releasekit.project import FileEdit, ProjectInfo, load_project, version_edits
@@ -47,11 +44,10 @@ class ReleaseRequest:
 
 @dataclass(frozen=True)
 class RepoState:
-    """Everything read from the repository before planning (the I/O half)."""
+    """Everything read from the repository before planning (the I/O half); never the changelog."""
 
     history: History
     project: ProjectInfo
-    changelog_text: str | None
     today: dt.date
     remote: str | None
 
@@ -70,9 +66,15 @@ class ReleasePlan:
     ignored: tuple[RawCommit, ...]
     edits: tuple[FileEdit, ...] = ()
     section: str = ""
+    """The release notes (tag message): filled in by the changelog step, after the version."""
     tag: str = ""
     commit_message: str = ""
     push_to: str | None = None
+    notes_changes: tuple[Change, ...] = ()
+    """What the changelog section lists: since the last final release (since the last tag for
+    a prerelease)."""
+    previous_tag: str | None = None
+    changelog_note: str | None = None
 
     @property
     def releasable(self) -> bool:
@@ -80,16 +82,15 @@ class ReleasePlan:
 
 
 def gather_state(repo: GitRepository, config: Config) -> RepoState:
-    """Read git history, the project and the changelog (deepening a shallow clone first)."""
+    """Read git history and the project (deepening a shallow clone first); never the changelog:
+    the version does not depend on it."""
     repo.ensure_full_history()
     history = read_history(repo, config.tag_format)
     if history.current is None:
         _refuse_foreign_tags(repo, config)
     project = load_project(config)
-    path = config.changelog_path
-    text = path.read_text(encoding="utf-8") if path.is_file() else None
     today = dt.datetime.now(dt.UTC).date()
-    return RepoState(history, project, text, today, repo.remote_name())
+    return RepoState(history, project, today, repo.remote_name())
 
 
 def _refuse_foreign_tags(repo: GitRepository, config: Config) -> None:
@@ -208,24 +209,16 @@ def plan_release(state: RepoState, config: Config, request: ReleaseRequest) -> R
         ensure_forward(current, new)
     tag = config.format_tag(str(new))  # run_release checks that no branch has this tag yet
     # A final release lists everything since the last final release; a prerelease since the last tag.
-    section = render_release_section(
-        str(new),
-        state.today,
-        (changeset if new.is_prerelease else since_final).changes,
-        tag=tag,
-        previous_tag=_previous_tag(history, new),
-        repository_url=config.repository_url,
-        types=config.types,
-    )
-    edits = (*version_edits(state.project, str(new)), _changelog_edit(state, config, new, section))
+    listed = (changeset if new.is_prerelease else since_final).changes
     return replace(
         base,
         next=new,
-        edits=edits,
-        section=section,
+        edits=tuple(version_edits(state.project, str(new))),
         tag=tag,
         commit_message=config.commit_message.replace("{version}", str(new)),
         push_to=state.remote if request.push else None,
+        notes_changes=listed,
+        previous_tag=_previous_tag(history, new),
     )
 
 
@@ -233,22 +226,6 @@ def _previous_tag(history: History, new: Version) -> str | None:
     if new.is_prerelease:
         return history.current.name if history.current else None
     return history.last_final.name if history.last_final else None
-
-
-def _changelog_edit(state: RepoState, config: Config, new: Version, section: str) -> FileEdit:
-    text = state.changelog_text
-    if text is not None and str(new) in versions_in_changelog(text):
-        raise ChangelogError(
-            f"{config.changelog_file} already has a section for {new}",
-            hint="remove that section or release another version",
-        )
-    try:
-        after = update_changelog(text, [section], unreleased=None)
-    except ChangelogError as exc:
-        raise ChangelogError(f"{config.changelog_file}: {exc.message}", hint=exc.hint) from exc
-    return FileEdit(
-        path=config.changelog_path, relpath=config.changelog_file, before=text, after=after
-    )
 
 
 def describe_changes(changes: Sequence[Change]) -> list[str]:

@@ -306,21 +306,42 @@ def test_insert_above_the_first_release_heading(heading: str, version: str) -> N
 @pytest.mark.parametrize(
     "text",
     [
-        "# Changelog\n\nNothing yet.\n",
-        "# Changelog\n\n## Unreleased\n\n## [Unreleased]\n\n## 2024 plans\n\n## 1\n",
-        "# Changelog\n\n```\n## 1.2.3\n<!-- releasekit: insert releases below -->\n```\n",
-        "# Changelog\n\n  ## 1.2.3 indented\n\n#### 1.2.3 too deep\n",
+        "Nothing yet, and no title.\n",
+        "```\n## 1.2.3\n<!-- releasekit: insert releases below -->\n```\n",
+        "  ## 1.2.3 indented\n\n#### 1.2.3 too deep\n",
+        "Changelog\n=========\n\n1.0.0\n-----\n",
     ],
 )
 def test_refuses_a_file_with_no_place_to_insert(text: str) -> None:
     with pytest.raises(ChangelogError) as raised:
         update_changelog(text, [S100], None)
     assert "no place to insert releases" in raised.value.message
-    assert "no releasekit marker and no release heading such as `## 1.2.3`" in raised.value.message
+    assert "no `# Title` line, no release heading such as `## 1.2.3`" in raised.value.message
     assert raised.value.hint is not None and f"`{INSERT_MARKER}`" in raised.value.hint
     assert versions_in_changelog(text) == set()
     # Nothing to insert needs no place: the file comes back exactly as it was.
     assert update_changelog(text, [], None) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("# Changelog\n", "# Changelog\n\n{s}"),
+        ("# Changelog", "# Changelog\n\n{s}"),
+        ("# Changelog\n\nIntro  \nmore.\n", "# Changelog\n\nIntro  \nmore.\n\n{s}"),
+        ("# Log\n\nIntro.\n\n## 2024 plans\n\nx\n", "# Log\n\nIntro.\n\n{s}\n## 2024 plans\n\nx\n"),
+        ("# Log\n\n## [Unreleased]\n\n- a\n", "# Log\n\n## [Unreleased]\n\n- a\n\n{s}"),
+        (
+            "# Log\n\n## Unreleased\n\n- a\n\n[x]: https://x.test\n",
+            "# Log\n\n## Unreleased\n\n- a\n\n{s}\n[x]: https://x.test\n",
+        ),
+        ("# Log\r\n\r\nIntro.\r\n", "# Log\r\n\r\nIntro.\r\n\r\n{crlf}"),
+    ],
+)
+def test_title_block_and_unreleased_section_need_no_marker(text: str, expected: str) -> None:
+    assert update_changelog(text, [S100], None) == expected.format(
+        s=S100, crlf=S100.replace("\n", "\r\n")
+    )
 
 
 def test_sections_go_below_the_managed_block() -> None:

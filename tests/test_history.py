@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 
 from releasekit.commits import RawCommit
 from releasekit.history import split_into_releases
@@ -138,3 +139,28 @@ def test_deep_synthetic_history_is_walked_without_recursion() -> None:
     assert [len(groups[tag]) for tag in ("v1", "v2", "v499")] == [100, 100, 100]
     assert len(groups[None]) == count - 49_900
     assert sum(len(group) for group in groups.values()) == count
+
+
+def test_the_chain_sweep_agrees_with_the_graph_walk() -> None:
+    """Linear logs take a positional shortcut; it must own exactly what the walk would."""
+    from releasekit.history import _chain_owners, _walk_owners
+
+    rng = random.Random(3)  # noqa: S311 - reproducible test data
+    for _ in range(300):
+        size = rng.randint(0, 40)
+        shas = [f"{n:040x}" for n in range(size)]
+        boundary = rng.choice([(), ("f" * 40,)])  # a root commit, or a range's lower end
+        commits = [
+            RawCommit(sha, (shas[i + 1],) if i + 1 < size else boundary, "m")
+            for i, sha in enumerate(shas)
+        ]
+        names = [f"v{n}" for n in range(rng.randint(0, 8))]
+        targets = [*shas, "e" * 40] if shas else ["e" * 40]  # "e...": a tag outside the log
+        sha_of_tag = {name: rng.choice(targets) for name in names}
+        order = names[:]
+        rng.shuffle(order)  # versions need not follow positions
+        chain = _chain_owners(commits, sha_of_tag, order)
+        walked = _walk_owners(commits, sha_of_tag, order)
+        assert chain == [walked.get(sha) for sha in shas]
+    merge = [RawCommit("a" * 40, ("b" * 40, "c" * 40), "m"), RawCommit("b" * 40, (), "m")]
+    assert _chain_owners(merge, {}, []) is None

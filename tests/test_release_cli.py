@@ -215,7 +215,7 @@ def test_changelog_commands(project: GitRepo) -> None:
     once = (project.path / "CHANGELOG.md").read_text()
     assert rk(project, "changelog").exit_code == 0
     assert (project.path / "CHANGELOG.md").read_text() == once
-    assert once.count("## Unreleased") == 1
+    assert "Unreleased" not in once  # that block is `--unreleased`'s, never added without it
 
 
 # -- refusals: message and nothing changed -------------------------------------------------------

@@ -40,6 +40,8 @@ def format_plan(
         return "\n".join(lines)
     lines.append("files:")
     lines.extend(edit.diff().rstrip("\n") for edit in plan.edits)
+    if plan.changelog_note:
+        lines.append(f"changelog: {plan.changelog_note}")
     lines.append("changelog section:")
     lines.extend(f"  {line}" if line else "" for line in plan.section.rstrip("\n").splitlines())
     lines.append(f"commit: {plan.commit_message}")
