@@ -1,10 +1,18 @@
-"""Versions (PEP 440 out, PEP 440 or semver in) and the bump rules of design §3.  (pure)"""
+"""Versions (PEP 440 out, PEP 440 or semver in) and the bump rules of design §3.  (pure)
+
+PEP 440 grammar and ordering are `packaging`'s, semver spellings are `semver`'s: this module adds
+only the bump rules.
+"""
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, field
 from enum import IntEnum
+
+import semver
+from packaging.version import InvalidVersion
+from packaging.version import Version as Pep440Version
 
 from releasekit.errors import ConfigError, VersionError
 
@@ -26,23 +34,17 @@ _PHASE_OF = {"alpha": "a", "a": "a", "beta": "b", "b": "b", "rc": "rc"}
 _PEP440_PHASE = _PHASE_OF | {"c": "rc", "pre": "rc", "preview": "rc"}
 _SEMVER_PHASE = {"a": "alpha", "b": "beta", "rc": "rc"}
 
-# PEP 440's public version grammar (no epoch, no local part). Semver prereleases such as
-# "1.3.0-rc.1" or "1.3.0-beta" are already spellings it allows, so one pattern reads both.
-_VERSION = re.compile(
-    r"""
-    v?(?P<release>[0-9]+(?:\.[0-9]+)*)
-    (?:[-_.]?(?P<pre_l>alpha|a|beta|b|preview|pre|c|rc)[-_.]?(?P<pre_n>[0-9]+)?)?
-    (?:-(?P<post_n1>[0-9]+)|[-_.]?(?:post|rev|r)[-_.]?(?P<post_n2>[0-9]+)?(?P<post_l>))?
-    (?:[-_.]?(?P<dev_l>dev)[-_.]?(?P<dev_n>[0-9]+)?)?
-    """,
-    re.VERBOSE | re.IGNORECASE,
-)
 _HINT = "use PEP 440 (1.3.0, 1.3.0rc1, 1.3.0.post1) or semver (1.3.0-rc.1, 1.3.0-beta.2)"
 
 
+@functools.total_ordering
 @dataclass(frozen=True)
 class Version:
-    """A release version; ordered exactly as PEP 440 orders versions."""
+    """A release version (three numbers; PEP 440 pre, post, dev), ordered as PEP 440 orders them.
+
+    The spelling and the ordering are packaging's `Version`; semver spellings are read and
+    written with `semver`. This class only holds the parts the bump rules work on.
+    """
 
     major: int
     minor: int
@@ -50,6 +52,7 @@ class Version:
     pre: tuple[str, int] | None = None
     post: int | None = None
     dev: int | None = None
+    pep440: Pep440Version = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         numbers = (self.major, self.minor, self.patch, self.post, self.dev)
@@ -57,31 +60,6 @@ class Version:
             raise VersionError(f"version numbers cannot be negative: {self!r}")
         if self.pre is not None and self.pre[0] not in _PHASES:
             raise VersionError(f"unknown prerelease phase {self.pre[0]!r}", hint="use a, b or rc")
-
-    @classmethod
-    def parse(cls, text: str) -> Version:
-        """Read a PEP 440 or semver spelling; raise VersionError for anything else."""
-        stripped = text.strip()
-        match = _VERSION.fullmatch(stripped)
-        if match is None:
-            reason = "a local or build suffix (+...)" if "+" in stripped else "an unknown format"
-            if "!" in stripped:
-                reason = "an epoch (N!)"
-            raise VersionError(f"{text!r} is not a version releasekit can use: {reason}", _HINT)
-        release = [int(part) for part in match["release"].split(".")]
-        if len(release) > 3:
-            raise VersionError(f"{text!r} has more than three release numbers", _HINT)
-        release += [0] * (3 - len(release))
-        pre = None
-        if match["pre_l"]:
-            pre = (_PEP440_PHASE[match["pre_l"].lower()], int(match["pre_n"] or 0))
-        post = None
-        if match["post_n1"] is not None or match["post_l"] is not None:
-            post = int(match["post_n1"] or match["post_n2"] or 0)
-        dev = int(match["dev_n"] or 0) if match["dev_l"] else None
-        return cls(release[0], release[1], release[2], pre, post, dev)
-
-    def __str__(self) -> str:
         text = f"{self.major}.{self.minor}.{self.patch}"
         if self.pre is not None:
             text += f"{self.pre[0]}{self.pre[1]}"
@@ -89,7 +67,32 @@ class Version:
             text += f".post{self.post}"
         if self.dev is not None:
             text += f".dev{self.dev}"
-        return text
+        object.__setattr__(self, "pep440", Pep440Version(text))
+
+    @classmethod
+    def parse(cls, text: str) -> Version:
+        """Read a PEP 440 or semver spelling; raise VersionError for anything else."""
+        stripped = text.strip()
+        if "+" in stripped or "!" in stripped:
+            reason = "an epoch (N!)" if "!" in stripped else "a local or build suffix (+...)"
+            raise VersionError(f"{text!r} is not a version releasekit can use: {reason}", _HINT)
+        version = _from_semver(stripped)
+        if version is not None:
+            return version
+        try:
+            parsed = Pep440Version(stripped)
+        except InvalidVersion:
+            reason = "an unknown format"
+            raise VersionError(
+                f"{text!r} is not a version releasekit can use: {reason}", _HINT
+            ) from None
+        if len(parsed.release) > 3:
+            raise VersionError(f"{text!r} has more than three release numbers", _HINT)
+        major, minor, patch = (*parsed.release, 0, 0)[:3]
+        return cls(major, minor, patch, parsed.pre, parsed.post, parsed.dev)
+
+    def __str__(self) -> str:
+        return str(self.pep440)
 
     def to_semver(self) -> str:
         """The semver 2 spelling ("1.3.0-rc.1"); post and dev releases have none."""
@@ -98,42 +101,35 @@ class Version:
                 f"{self} has no semver spelling (post and dev releases are PEP 440 only)",
                 hint="use a PEP 440 tag_format or release a plain or a/b/rc version",
             )
-        text = f"{self.major}.{self.minor}.{self.patch}"
-        if self.pre is not None:
-            text += f"-{_SEMVER_PHASE[self.pre[0]]}.{self.pre[1]}"
-        return text
+        pre = None if self.pre is None else f"{_SEMVER_PHASE[self.pre[0]]}.{self.pre[1]}"
+        return str(semver.Version(self.major, self.minor, self.patch, prerelease=pre))
 
     @property
     def is_prerelease(self) -> bool:
-        return self.pre is not None or self.dev is not None
+        return self.pep440.is_prerelease
 
     @property
     def base(self) -> Version:
         """The same release numbers without pre, post or dev parts."""
         return Version(self.major, self.minor, self.patch)
 
-    @property
-    def _key(self) -> tuple[int, int, int, tuple[int, int], int, tuple[int, int]]:
-        # PEP 440: X.devN < XaN < XbN < XrcN < X < X.postN; a dev part sorts before its absence.
-        if self.pre is not None:
-            pre = (_PHASES.index(self.pre[0]), self.pre[1])
-        else:
-            pre = (-1, 0) if self.dev is not None and self.post is None else (len(_PHASES), 0)
-        post = -1 if self.post is None else self.post
-        dev = (1, 0) if self.dev is None else (0, self.dev)
-        return (self.major, self.minor, self.patch, pre, post, dev)
-
     def __lt__(self, other: object) -> bool:
-        return self._key < other._key if isinstance(other, Version) else NotImplemented
+        return self.pep440 < other.pep440 if isinstance(other, Version) else NotImplemented
 
-    def __le__(self, other: object) -> bool:
-        return self._key <= other._key if isinstance(other, Version) else NotImplemented
 
-    def __gt__(self, other: object) -> bool:
-        return self._key > other._key if isinstance(other, Version) else NotImplemented
-
-    def __ge__(self, other: object) -> bool:
-        return self._key >= other._key if isinstance(other, Version) else NotImplemented
+def _from_semver(text: str) -> Version | None:
+    """A semver prerelease spelling ("1.3.0-rc.1", "v2.0.0-beta"), or None for any other text."""
+    candidate = text[1:] if text[:1] in ("v", "V") else text
+    if not semver.Version.is_valid(candidate):
+        return None
+    parsed = semver.Version.parse(candidate)
+    if parsed.prerelease is None:
+        return None  # "1.3.0" reads the same in both spellings: PEP 440 takes it
+    label, _, number = parsed.prerelease.partition(".")
+    phase = _PEP440_PHASE.get(label.lower())
+    if phase is None or not (number == "" or number.isdigit()):
+        return None  # "1.3.0-1" (a PEP 440 post release) or a prerelease PEP 440 cannot name
+    return Version(parsed.major, parsed.minor, parsed.patch, (phase, int(number or 0)))
 
 
 def parse_tag(tag: str, tag_format: str) -> Version | None:
