@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import httpx
+import requests
 from packaging.utils import canonicalize_name
 
 from releasekit.clients.model import Credentials, IndexUrls, index_urls, redact
@@ -69,10 +69,11 @@ def check_index(
     urls = index_urls(index_url)
     secrets = (credentials.password,) if credentials else ()
     auth = (credentials.username, credentials.password) if credentials else None
-    # trust_env=False: no netrc or proxy from this machine sneaks credentials into the test.
-    with httpx.Client(timeout=timeout, follow_redirects=True, trust_env=False) as client:
-        anonymous = _get(client, urls.simple, None, secrets)
-        answer = _get(client, urls.simple, auth, secrets) if auth else anonymous
+    with requests.Session() as client:
+        # No netrc or proxy from this machine sneaks credentials into the test.
+        client.trust_env = False
+        anonymous = _get(client, urls.simple, None, secrets, timeout)
+        answer = _get(client, urls.simple, auth, secrets, timeout) if auth else anonymous
         verdict = _auth_verdict(anonymous.status_code, answer.status_code, auth is not None)
         auth_ok = answer.status_code == 200
         if answer.status_code not in (200, 401, 403):
@@ -84,7 +85,8 @@ def check_index(
         api_version = _api_version(answer) if answer.status_code == 200 else None
         versions = None
         if package is not None and answer.status_code == 200:
-            project = _get(client, f"{urls.simple}{canonicalize_name(package)}/", auth, secrets)
+            url = f"{urls.simple}{canonicalize_name(package)}/"
+            project = _get(client, url, auth, secrets, timeout)
             versions = _versions(project) if project.status_code == 200 else None
     report = IndexReport(
         urls.simple, api_version, content_type, verdict, auth_ok, package, versions
@@ -105,11 +107,15 @@ def check_index(
 
 
 def _get(
-    client: httpx.Client, url: str, auth: tuple[str, str] | None, secrets: tuple[str, ...]
-) -> httpx.Response:
+    client: requests.Session,
+    url: str,
+    auth: tuple[str, str] | None,
+    secrets: tuple[str, ...],
+    timeout: float,
+) -> requests.Response:
     try:
-        return client.get(url, headers={"Accept": ACCEPT}, auth=auth)
-    except httpx.HTTPError as exc:
+        return client.get(url, headers={"Accept": ACCEPT}, auth=auth, timeout=timeout)
+    except requests.RequestException as exc:
         raise PublishError(
             f"cannot reach {url}: {redact(str(exc), secrets) or exc.__class__.__name__}",
             hint="check the URL, that the index is running, and the network or proxy",
@@ -128,7 +134,7 @@ def _auth_verdict(anonymous: int, answer: int, with_credentials: bool) -> str:
     return f"required (HTTP {anonymous} without); credentials accepted"
 
 
-def _api_version(response: httpx.Response) -> str | None:
+def _api_version(response: requests.Response) -> str | None:
     if "json" in response.headers.get("content-type", ""):
         try:
             version = response.json().get("meta", {}).get("api-version")
@@ -139,7 +145,7 @@ def _api_version(response: httpx.Response) -> str | None:
     return match.group(1) if match else None
 
 
-def _versions(response: httpx.Response) -> tuple[str, ...] | None:
+def _versions(response: requests.Response) -> tuple[str, ...] | None:
     if "json" not in response.headers.get("content-type", ""):
         return ()  # an HTML page lists files, not versions: found, versions unknown
     try:
