@@ -8,7 +8,8 @@
     ├── BuildError               building the sdist or wheel failed
     ├── PublishError             uploading to or verifying against an index failed
     ├── IndexServerError         the bundled index server cannot start or act
-    └── BundleError              an air-gapped bundle cannot be planned, fetched, verified, imported
+    ├── BundleError              an air-gapped bundle cannot be planned, fetched, verified, imported
+    └── MissingExtraError        a command needs an extra that is not installed
 
 Every message says what is wrong; `hint` says what to do next. The CLI turns these into one
 `error:` line (plus the hint) and exit code 1, in one place.
@@ -61,3 +62,7 @@ class IndexServerError(ReleaseError):
 
 class BundleError(ReleaseError):
     """An air-gapped bundle cannot be planned, fetched, verified or imported."""
+
+
+class MissingExtraError(ReleaseError):
+    """A command needs an optional extra (`releasekit[server]`) that is not installed."""

@@ -15,7 +15,8 @@ from typing import Any
 import click
 
 from releasekit import __version__
-from releasekit.errors import ReleaseError
+from releasekit.errors import MissingExtraError, ReleaseError
+from releasekit.extras import missing_extra
 
 EXIT_ERROR = 1
 EXIT_NOTHING_TO_RELEASE = 3
@@ -46,13 +47,25 @@ class _ReleasekitGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.lazy and cmd_name not in self.commands:
             module_name, _, attribute = self.lazy[cmd_name].partition(":")
-            module = importlib.import_module(module_name)
-            self.add_command(getattr(module, attribute), cmd_name)
+            try:
+                command = getattr(importlib.import_module(module_name), attribute)
+            except ModuleNotFoundError as exc:
+                missing = missing_extra(exc, f"releasekit {cmd_name}")
+                if missing is None:
+                    raise
+                command = _unavailable(cmd_name, missing)
+            self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            try:
+                return super().invoke(ctx)
+            except ModuleNotFoundError as exc:
+                missing = missing_extra(exc, f"releasekit {ctx.invoked_subcommand}")
+                if missing is None:
+                    raise
+                raise missing from exc
         except ReleaseError as exc:
             obj = ctx.find_object(Context)
             if obj is not None and obj.verbose:
@@ -61,6 +74,22 @@ class _ReleasekitGroup(click.Group):
             if exc.hint:
                 click.echo(f"  hint: {exc.hint}", err=True)
             ctx.exit(EXIT_ERROR)
+
+
+def _unavailable(name: str, missing: MissingExtraError) -> click.Command:
+    """Stands in for a command group whose extra is missing: any use gives the install line."""
+
+    def refuse(args: tuple[str, ...]) -> None:
+        raise missing
+
+    return click.Command(
+        name,
+        callback=refuse,
+        params=[click.Argument(["args"], nargs=-1, type=click.UNPROCESSED)],
+        help=missing.message,
+        short_help="unavailable: " + missing.message.rpartition(": ")[2],
+        context_settings={"ignore_unknown_options": True},
+    )
 
 
 @click.group(cls=_ReleasekitGroup, context_settings={"help_option_names": ["-h", "--help"]})
