@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urljoin
 
-import httpx
+import httpx2
 import server_corpus
 from packaging.utils import parse_sdist_filename, parse_wheel_filename
 
@@ -382,7 +382,7 @@ def wait_ready(
 ) -> float:
     """Poll `url` until it answers 200; return seconds since `started_at`. Bounded by `limit`."""
     deadline = started_at + limit
-    with httpx.Client(timeout=5.0) as client:
+    with httpx2.Client(timeout=5.0) as client:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["(empty log)"]
@@ -392,7 +392,7 @@ def wait_ready(
             try:
                 if client.get(url).status_code == 200:
                     return time.monotonic() - started_at
-            except httpx.TransportError:
+            except httpx2.TransportError:
                 pass
             time.sleep(0.005)
     raise RuntimeError(f"{url} not ready within {limit:.0f} s (log: {log})")
@@ -427,13 +427,13 @@ def _percentile(out: str, pct: str) -> float:
 def endpoints(base: str, project: str) -> dict[str, tuple[str, str] | None]:
     """The URLs to load with their Accept header; None where the server lacks the feature."""
     page = f"{base}/simple/{project}/"
-    listing = httpx.get(page, headers={"Accept": "text/html"}, timeout=10.0)
+    listing = httpx2.get(page, headers={"Accept": "text/html"}, timeout=10.0)
     listing.raise_for_status()
     wheels = [h for h in re.findall(r'href="([^"]+)"', listing.text) if ".whl" in h]
     if not wheels:
         raise RuntimeError(f"{page} lists no wheel")
     file_url = urljoin(page, wheels[0].replace("&amp;", "&")).split("#", 1)[0]
-    as_json = httpx.get(page, headers={"Accept": JSON_TYPE}, timeout=10.0)
+    as_json = httpx2.get(page, headers={"Accept": JSON_TYPE}, timeout=10.0)
     json_ok = as_json.status_code == 200 and as_json.headers.get("content-type", "").startswith(
         JSON_TYPE
     )
@@ -503,7 +503,7 @@ def settle(base: str, started_at: float, limit: float = 300.0) -> float | None:
     row: each worker answers for itself), so the loads measure the steady state. Seconds since
     start, or None for a server without that report."""
     deadline, in_a_row = time.monotonic() + limit, 0
-    with httpx.Client(timeout=5.0) as client:
+    with httpx2.Client(timeout=5.0) as client:
         while time.monotonic() < deadline:
             response = client.get(f"{base}/ready")
             indexing = (
@@ -705,7 +705,7 @@ def main(argv: list[str] | None = None) -> int:
             if name.startswith("releasekit"):
                 shutil.rmtree(WORK / f"run-{name}", ignore_errors=True)  # a truly cold start
             measure(result, launchers[name], project, corpus.chain[0], args)
-        except (RuntimeError, OSError, subprocess.SubprocessError, httpx.HTTPError) as exc:
+        except (RuntimeError, OSError, subprocess.SubprocessError, httpx2.HTTPError) as exc:
             lines = str(exc).strip().splitlines() or [repr(exc)]
             result.error = lines[0]
             print(f"{name} failed: {exc}", file=sys.stderr)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
@@ -279,7 +279,7 @@ def test_server_answers_at_once_on_a_fresh_directory_of_2000_files(packages: Pat
             assert process.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.01)
         url = f"http://127.0.0.1:{match.group(1)}/simple/proj-123/"
-        response = httpx.get(url, headers={"accept": JSON})
+        response = httpx2.get(url, headers={"accept": JSON})
         elapsed = time.monotonic() - begin
         assert response.status_code == 200 and elapsed < 10, (response.status_code, elapsed)
         files = response.json()["files"]

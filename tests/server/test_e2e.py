@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from releasekit.server.tokens import create_token
@@ -36,7 +36,7 @@ class Server:
     packages: Path
 
     def files(self, project: str) -> list[str]:
-        response = httpx.get(f"{self.url}/simple/{project}/", headers={"accept": JSON})
+        response = httpx2.get(f"{self.url}/simple/{project}/", headers={"accept": JSON})
         if response.status_code == 404:
             return []
         return sorted(f["filename"] for f in response.json()["files"])
@@ -88,7 +88,7 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
                 time.sleep(0.05)
         server = Server(f"http://127.0.0.1:{port}", process, packages)
         started.append(server)
-        while httpx.get(f"{server.url}/health").status_code != 200:
+        while httpx2.get(f"{server.url}/health").status_code != 200:
             assert time.monotonic() < deadline, "server never became healthy"
             time.sleep(0.05)
         return server
@@ -129,8 +129,8 @@ def run(
     )
 
 
-def post_file(server: Server, path: Path, auth: tuple[str, str]) -> httpx.Response:
-    return httpx.post(
+def post_file(server: Server, path: Path, auth: tuple[str, str]) -> httpx2.Response:
+    return httpx2.post(
         f"{server.url}/legacy/",
         data={":action": "file_upload", "protocol_version": "1"},
         files={"content": (path.name, path.read_bytes(), "application/octet-stream")},
@@ -280,7 +280,7 @@ def test_uv_pip_install(chain: Server, tmp_path: Path) -> None:
 
 
 def test_pip_install_require_hashes(chain: Server, pip_venv: Path, tmp_path: Path) -> None:
-    data = httpx.get(f"{chain.url}/simple/lib-core/", headers={"accept": JSON}).json()
+    data = httpx2.get(f"{chain.url}/simple/lib-core/", headers={"accept": JSON}).json()
     digest = next(f["hashes"]["sha256"] for f in data["files"] if "1.0-" in f["filename"])
     good, bad = tmp_path / "good.txt", tmp_path / "bad.txt"
     good.write_text(f"lib-core==1.0 --hash=sha256:{digest}\n")
@@ -332,11 +332,11 @@ def test_sigkill_mid_upload_leaves_nothing_listed_or_served(
     assert not (packages / wheel.name).exists()
     restarted = start_server(packages, "-a", ".")
     assert restarted.files("partial") == []
-    assert httpx.get(f"{restarted.url}/packages/{wheel.name}").status_code == 404
+    assert httpx2.get(f"{restarted.url}/packages/{wheel.name}").status_code == 404
     assert [p.name for p in packages.iterdir() if not p.name.startswith(".")] == []
     complete = post_file(restarted, wheel, ("", ""))
     assert complete.status_code == 200
-    served = httpx.get(f"{restarted.url}/packages/{wheel.name}")
+    served = httpx2.get(f"{restarted.url}/packages/{wheel.name}")
     assert (
         hashlib.sha256(served.content).hexdigest() == hashlib.sha256(wheel.read_bytes()).hexdigest()
     )
