@@ -5,7 +5,7 @@ virtualenv WITHOUT extras (pip resolves the declared dependencies) and runs `--h
 command (walking the click tree, so new commands are covered), a real `version --print` and
 `release --dry-run` on a git repository, `client setup --dry-run` and `client check`; a server
 command must refuse with the install line. Then it adds the `server` extra, starts the index on
-127.0.0.1 (OS-assigned port), uploads releasekit's own files with `releasekit publish` and installs
+127.0.0.1 (OS-assigned port), uploads releasekit's own files with twine and installs
 them with pip from that index into another fresh virtualenv.
 
     python scripts/clean_install_check.py [--keep]
@@ -144,20 +144,21 @@ def check(workdir: Path) -> None:
     _walk(plain, env)
     with _index(workdir, releasekit, env) as url:
         run(releasekit, "client", "check", "--index-url", f"{url}/simple/", env=env)
-        publish_env = {**env, "RELEASEKIT_USERNAME": USER, "RELEASEKIT_PASSWORD": PASSWORD}
+        # twine as installed with releasekit (`releasekit publish` uploads through it too, but
+        # reads the project's git state: the check must not depend on this worktree's).
+        upload_env = {**env, "TWINE_USERNAME": USER, "TWINE_PASSWORD": PASSWORD}
+        twine = plain / "bin" / "twine"
         run(
-            releasekit,
-            "-C",
-            ROOT,
-            "publish",
-            "--skip-build",
-            "--outdir",
-            dist,
-            "--repository",
-            url,
-            env=publish_env,
+            twine,
+            "upload",
+            "--non-interactive",
+            "--repository-url",
+            f"{url}/",
+            sdist,
+            wheel,
+            env=upload_env,
         )
-        step(f"uploaded {sdist.name} and {wheel.name} with `releasekit publish`")
+        step(f"uploaded {sdist.name} and {wheel.name} with twine")
         consumer = _virtualenv(workdir / "consumer", env)
         # Only our index: no machine pip config, no find-links, no cache (--no-deps: its
         # dependencies are not on this index, and were resolved above).

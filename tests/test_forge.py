@@ -15,7 +15,7 @@ from click.testing import Result
 from releasekit.errors import ReleaseError
 from releasekit.forge import resolve_repository
 from tests.conftest import GitRepo
-from tests.test_publish import free_port
+from tests.test_publish import refused_port
 from tests.test_release_cli import rk
 
 TOKEN = "ghs_Sup3rSecretT0ken"
@@ -295,8 +295,9 @@ def test_missing_token_or_unknown_version_makes_no_request(
 
 def test_unreachable_api(released_project: GitRepo, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
-    url = f"http://127.0.0.1:{free_port()}"
-    result = rk(released_project, "forge", "release", "0.1.0", "-R", SLUG, "--api-url", url)
+    with refused_port() as port:
+        url = f"http://127.0.0.1:{port}"
+        result = rk(released_project, "forge", "release", "0.1.0", "-R", SLUG, "--api-url", url)
     assert result.exit_code == 1
     assert f"error: cannot reach the GitHub API at {url}: ConnectionError" in result.stderr
     assert TOKEN not in result.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import re
 import socket
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -37,6 +39,18 @@ from tests.test_build import tiny_project
 USER = "alice-publisher"
 PASSWORD = "Zq8-s3cret%41-Pw"
 SECRETS = (USER, PASSWORD)
+
+
+_LISTENING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
+
+
+@contextmanager
+def refused_port() -> Iterator[int]:
+    """A port bound but not listening: connections are refused and no other process takes it."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        port: int = holder.getsockname()[1]
+        yield port
 
 
 def free_port() -> int:
@@ -74,22 +88,24 @@ def start_index(tmp_path: Path) -> Iterator[Callable[..., Index]]:
     def start(*, authenticate: str = "update", overwrite: bool = False) -> Index:
         packages = tmp_path / f"packages{len(started)}"
         packages.mkdir()
-        port = free_port()
         command = [sys.executable, "-m", "releasekit", "server", "run", str(packages)]
-        command += ["-p", str(port), "-i", "127.0.0.1", "-P", str(htpasswd), "-a", authenticate]
+        command += ["-p", "0", "-i", "127.0.0.1", "-P", str(htpasswd), "-a", authenticate]
         command += ["-o"] if overwrite else []
-        log = (tmp_path / f"index{len(started)}.log").open("wb")
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-        index = Index(f"http://127.0.0.1:{port}/", packages, process)
+        log_path = tmp_path / f"index{len(started)}.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        index = Index("", packages, process)
         started.append(index)
         deadline = time.monotonic() + 30
         while True:
             if process.poll() is not None:
-                pytest.fail(
-                    f"index exited: {(tmp_path / f'index{len(started) - 1}.log').read_text()}"
-                )
+                pytest.fail(f"index exited: {log_path.read_text()}")
+            if not index.url:  # the port the OS assigned, from the server's log
+                listening = _LISTENING.search(log_path.read_text(errors="replace"))
+                index.url = f"http://127.0.0.1:{listening.group(1)}/" if listening else ""
             try:
+                if not index.url:
+                    raise OSError("not listening yet")
                 with urllib.request.urlopen(f"{index.url}health", timeout=1) as response:
                     if response.status == 200:
                         return index
@@ -364,17 +380,20 @@ def test_listing_that_needs_credentials_says_which_to_set(
 
 
 def test_index_down_is_a_publish_error_with_a_hint(builds: dict[str, Distributions]) -> None:
-    url = f"http://127.0.0.1:{free_port()}/"
-    with pytest.raises(PublishError) as caught:
-        publish(
-            config_for(url), builds["v1"], repository=None, force=False, progress=print, env=ENV
+    with refused_port() as port:
+        url = f"http://127.0.0.1:{port}/"
+        with pytest.raises(PublishError) as caught:
+            publish(
+                config_for(url), builds["v1"], repository=None, force=False, progress=print, env=ENV
+            )
+        assert (
+            caught.value.message == f"cannot reach the index at private ({url}): connection refused"
         )
-    assert caught.value.message == f"cannot reach the index at private ({url}): connection refused"
-    assert caught.value.hint is not None and "pypi-server-start" in caught.value.hint
-    # The upload step on its own (twine's path) maps the same way.
-    target = resolve_target(config_for(url), None, ENV)
-    with pytest.raises(PublishError, match="cannot reach the index"):
-        upload(target, builds["v1"], progress=print)
+        assert caught.value.hint is not None and "pypi-server-start" in caught.value.hint
+        # The upload step on its own (twine's path) maps the same way.
+        target = resolve_target(config_for(url), None, ENV)
+        with pytest.raises(PublishError, match="cannot reach the index"):
+            upload(target, builds["v1"], progress=print)
 
 
 @pytest.mark.e2e
