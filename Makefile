@@ -12,7 +12,7 @@ include mk/releasekit.mk
 publish-private publish-private-bump-patch publish-private-bump-minor publish-private-bump-major \
 version-release pypi-server-start: $(STAMP)
 
-.PHONY: install lint test test-fast demo changelog bench clean
+.PHONY: install lint test test-fast check-install demo changelog bench clean
 
 install: $(STAMP)
 
@@ -27,11 +27,17 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Two workers on the 2-core machine (-n auto): every test has its own HOME, tmp dirs and
+# OS-assigned ports. The clean-install check (scripts/clean_install_check.py) runs inside.
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 test-fast: install
 	$(BIN)/pytest -m 'not e2e' -x -q
+
+# Build the wheel, install it without extras into a fresh virtualenv and use it (also in `test`).
+check-install: install
+	$(BIN)/python scripts/clean_install_check.py
 
 demo: install
 	$(BIN)/python scripts/demo.py

@@ -15,7 +15,6 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
-import tomllib
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from packaging.version import InvalidVersion, Version
 from twine.exceptions import TwineException
 from twine.package import PackageFile
 
+from releasekit.config import read_pyproject
 from releasekit.errors import BuildError
 
 Progress = Callable[[str], None]
@@ -167,15 +167,14 @@ _METADATA_HINT = "fix the project metadata in pyproject.toml and build again"
 
 def project_name(root: Path) -> str:
     """The name declared in pyproject.toml ([project] or [tool.poetry])."""
-    path = root / "pyproject.toml"
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise BuildError(f"cannot read {path}: {exc}", hint="run in the project root") from None
+    data = read_pyproject(root)
     for table in (data.get("project"), data.get("tool", {}).get("poetry")):
         if isinstance(table, dict) and isinstance(table.get("name"), str) and table["name"]:
             return str(table["name"])
-    raise BuildError(f"{path} declares no project name", hint='add name = "..." under [project]')
+    raise BuildError(
+        f"{root / 'pyproject.toml'} declares no project name",
+        hint='add name = "..." under [project]',
+    )
 
 
 def _build_both(

@@ -139,7 +139,7 @@ def plan_init(root: Path, library: Library) -> InitPlan:
     conflicts: list[str] = []
     notes: list[str] = []
     pyproject = (root / "pyproject.toml").read_text(encoding="utf-8")
-    if "releasekit" in tomllib.loads(pyproject).get("tool", {}):
+    if "releasekit" in read_pyproject(root).get("tool", {}):
         notes.append("pyproject.toml already has [tool.releasekit]: kept as it is")
     else:
         edits.append(_edit(root, "pyproject.toml", pyproject, _with_config(pyproject, library)))

@@ -20,7 +20,7 @@ import tomlkit.exceptions
 from tomlkit.items import String, StringType
 
 from releasekit.atomic import SERVED, KeepMode, Staged, stage
-from releasekit.config import Config, VersionFile
+from releasekit.config import Config, VersionFile, read_pyproject
 from releasekit.errors import ConfigError, ReleaseError, VersionError
 from releasekit.versioning import Version
 
@@ -72,11 +72,7 @@ class ProjectInfo:
 def load_project(config: Config) -> ProjectInfo:
     """Read pyproject.toml, check the declared version and resolve every version file."""
     root = config.root
-    text = _read(root / PYPROJECT, PYPROJECT, missing_hint="run releasekit in the project root")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{PYPROJECT} is not valid TOML: {exc}", hint="fix the syntax") from exc
+    data = read_pyproject(root)
     project, poetry = _table(data, "project"), _table(_table(data, "tool"), "poetry")
     name = project.get("name") or poetry.get("name")
     if not isinstance(name, str) or not name:

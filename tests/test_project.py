@@ -363,7 +363,7 @@ REFUSALS: list[tuple[str, dict[str, str], dict[str, Any], type[Exception], str, 
         {"setup.py": "x"},
         {},
         ConfigError,
-        "pyproject.toml does not exist",
+        "no pyproject.toml in",
         "project root",
     ),
     (
