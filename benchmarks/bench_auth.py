@@ -31,17 +31,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import bcrypt
-import httpx
+import httpx2
 
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE.parent
 _LISTENING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 # A guesser: wrong passwords in a loop, bounded by a deadline and a count; prints its statuses.
 _GUESSER = """
-import collections, json, os, sys, time, httpx
+import collections, json, os, sys, time, httpx2
 url, seconds, most = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 deadline, seen = time.monotonic() + seconds, collections.Counter()
-with httpx.Client(timeout=30) as client:
+with httpx2.Client(timeout=30) as client:
     for number in range(most):
         if time.monotonic() > deadline:
             break
@@ -113,7 +113,7 @@ def measure(
     if guessers:
         time.sleep(0.5)  # let the guessing start before timing
     deadline = time.monotonic() + seconds - 0.5
-    with httpx.Client(timeout=30) as client:
+    with httpx2.Client(timeout=30) as client:
         while time.monotonic() < deadline and len(latencies) < most:
             start = time.perf_counter()
             assert client.get(f"{url}/health").status_code == 200

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+import httpx2
 
 _WITH_LIMIT = (
     "import resource, runpy, sys; "
@@ -87,7 +87,7 @@ def running_index(
         wait_until(listening, 30, "the index listening")
         index = RunningIndex(process, found[0], log)
         wait_until(
-            lambda: httpx.get(f"{index.url}/health").status_code == 200, 30, "/health answering"
+            lambda: httpx2.get(f"{index.url}/health").status_code == 200, 30, "/health answering"
         )
         yield index
     finally:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from tests.adversarial.server_process import RunningIndex, running_index, wait_until
@@ -52,9 +52,9 @@ def test_idle_connections_under_a_low_descriptor_limit_never_lock_out_clients(
         with idle_connections(index, IDLE):
             # More idle connections than the server has descriptors: a real client still gets in.
             for _ in range(5):
-                response = httpx.get(f"{index.url}/health", timeout=10)
+                response = httpx2.get(f"{index.url}/health", timeout=10)
                 assert response.status_code == 200
-            assert httpx.get(f"{index.url}/simple/", timeout=10).status_code == 200
+            assert httpx2.get(f"{index.url}/simple/", timeout=10).status_code == 200
         log = index.log_text()
     assert "open-file limit 256: at most 192 connections" in log
     warnings = [line for line in log.splitlines() if "idle the longest" in line]
@@ -81,7 +81,7 @@ def test_connections_that_never_finish_their_headers_are_closed(tmp_path: Path) 
 
 def test_the_header_deadline_does_not_cut_a_slow_body_or_keep_alive(tmp_path: Path) -> None:
     with running_index(tmp_path, "--header-timeout", "1", "-a", ".") as index:
-        with httpx.Client(base_url=index.url) as client:  # one keep-alive connection
+        with httpx2.Client(base_url=index.url) as client:  # one keep-alive connection
             for _ in range(3):
                 assert client.get("/health").status_code == 200
         connection = index.connect()
@@ -135,7 +135,7 @@ def test_a_client_hanging_up_mid_upload_is_one_info_line(tmp_path: Path) -> None
         )
         connection.close()  # the request is read or queued already: either way a disconnect
         wait_until(lambda: "disconnected during POST" in index.log_text(), 30, "the info line")
-        assert httpx.get(f"{index.url}/health").status_code == 200
+        assert httpx2.get(f"{index.url}/health").status_code == 200
         log = index.log_text()
     lines = [line for line in log.splitlines() if "disconnected" in line]
     assert lines == [lines[0]] and " INFO " in lines[0]
@@ -149,5 +149,5 @@ def test_the_server_header_is_off_unless_asked_for(
     tmp_path: Path, args: tuple[str, ...], sent: bool
 ) -> None:
     with running_index(tmp_path, *args) as index:
-        response = httpx.get(f"{index.url}/health")
+        response = httpx2.get(f"{index.url}/health")
     assert ("server" in response.headers) is sent
