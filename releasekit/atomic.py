@@ -44,6 +44,15 @@ class Staged:
         if self.durable:
             fsync_directory(self.target.parent)
 
+    def commit_new(self) -> None:
+        """Like `commit()`, but only where nothing exists yet: FileExistsError otherwise."""
+        try:
+            os.link(self.temp, self.target)  # link() never replaces: the create is exclusive
+        finally:
+            self.discard()
+        if self.durable:
+            fsync_directory(self.target.parent)
+
     def discard(self) -> None:
         """Remove the temp file; the target is untouched."""
         with contextlib.suppress(FileNotFoundError):

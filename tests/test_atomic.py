@@ -73,6 +73,16 @@ def test_staged_files_are_invisible_until_committed(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pyproject.toml"]
 
 
+def test_an_exclusive_commit_creates_but_never_replaces(tmp_path: Path) -> None:
+    key = tmp_path / "signing.key"
+    stage(key, b"first", mode=SECRET).commit_new()
+    assert key.read_bytes() == b"first" and _mode(key) == 0o600
+    with pytest.raises(FileExistsError):
+        stage(key, b"second", mode=SECRET).commit_new()
+    assert key.read_bytes() == b"first"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["signing.key"]
+
+
 def test_cache_writes_without_fsync_are_still_atomic(tmp_path: Path) -> None:
     target = tmp_path / "page.json"
     write_atomic(target, b"{}", mode=SERVED, durable=False)

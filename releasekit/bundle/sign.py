@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from releasekit.atomic import SERVED, write_atomic
+from releasekit.atomic import SECRET, SERVED, stage, write_atomic
 from releasekit.bundle.manifest import SIGNATURE, SUMS
 from releasekit.errors import BundleError
 
@@ -34,13 +33,11 @@ def generate_key(private_path: Path) -> Path:
     )
     public_path = private_path.with_name(private_path.name + ".pub")
     private_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(private)
+    stage(private_path, private, mode=SECRET).commit_new()  # whole or absent, never replaced
     public = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    public_path.write_bytes(public)
+    write_atomic(public_path, public, mode=SERVED)
     return public_path
 
 
