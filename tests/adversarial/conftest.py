@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from releasekit.server.storage import TEMP_PREFIX
@@ -39,8 +39,8 @@ class Index:
     packages: Path
     log: Path
 
-    def upload(self, filename: str, data: bytes, timeout: float = 60) -> httpx.Response:
-        return httpx.post(
+    def upload(self, filename: str, data: bytes, timeout: float = 60) -> httpx2.Response:
+        return httpx2.post(
             f"{self.url}/legacy/",
             data={":action": "file_upload", "protocol_version": "1"},
             files={"content": (filename, data, "application/octet-stream")},
@@ -50,9 +50,9 @@ class Index:
     def listed(self) -> dict[str, str]:
         """filename -> sha256 of every file every project page lists."""
         found = {}
-        root = httpx.get(f"{self.url}/simple/", headers={"accept": JSON}).json()
+        root = httpx2.get(f"{self.url}/simple/", headers={"accept": JSON}).json()
         for project in root["projects"]:
-            page = httpx.get(f"{self.url}/simple/{project['name']}/", headers={"accept": JSON})
+            page = httpx2.get(f"{self.url}/simple/{project['name']}/", headers={"accept": JSON})
             if page.status_code == 200:
                 found.update({f["filename"]: f["hashes"]["sha256"] for f in page.json()["files"]})
         return found
@@ -61,7 +61,7 @@ class Index:
         """Every listed hash and ETag names the bytes served; no temp file is visible."""
         listed = self.listed()
         for filename, sha256 in listed.items():
-            served = httpx.get(f"{self.url}/packages/{filename}")
+            served = httpx2.get(f"{self.url}/packages/{filename}")
             assert hashlib.sha256(served.content).hexdigest() == sha256, filename
             assert served.headers["etag"] == f'"{sha256}"', filename
         return listed
@@ -110,7 +110,7 @@ def start_index(tmp_path: Path) -> Iterator[Callable[..., Index]]:
                 time.sleep(0.05)
         index = Index(f"http://127.0.0.1:{port}", process, directory, log)
         started.append(index)
-        while httpx.get(f"{index.url}/health").status_code != 200:
+        while httpx2.get(f"{index.url}/health").status_code != 200:
             assert time.monotonic() < deadline, "server never became healthy"
             time.sleep(0.05)
         return index

@@ -13,7 +13,7 @@ import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from tests.adversarial.conftest import Index, temp_files
@@ -62,7 +62,7 @@ def test_a_full_disk_is_a_507_and_nothing_half_written(
     packages = small_disk
     env = {"RELEASEKIT_SERVER_MIN_FREE_SPACE": "1M", "RELEASEKIT_SERVER_POLL_INTERVAL": "0.05"}
     index = start_index(packages, env=env)
-    assert httpx.get(f"{index.url}/ready").status_code == 200
+    assert httpx2.get(f"{index.url}/ready").status_code == 200
     outcomes: list[int] = []
     stored: dict[str, str] = {}
     for n in range(12):
@@ -94,17 +94,17 @@ def test_a_full_disk_is_a_507_and_nothing_half_written(
     stored[last.name] = hashlib.sha256(last.read_bytes()).hexdigest()
     assert index.check_consistent() == stored
 
-    ready = httpx.get(f"{index.url}/ready")
+    ready = httpx2.get(f"{index.url}/ready")
     assert ready.status_code == 503
     assert "low disk" in ready.json()["detail"]
-    metrics = httpx.get(f"{index.url}/metrics").text
+    metrics = httpx2.get(f"{index.url}/metrics").text
     assert "releasekit_disk_free_bytes" in metrics
 
     filler.unlink()
     for name in sorted(stored)[:2]:  # an admin frees space by removing files by hand
         (packages / name).unlink()
         del stored[name]
-    wait_for(lambda: httpx.get(f"{index.url}/ready").status_code == 200)
+    wait_for(lambda: httpx2.get(f"{index.url}/ready").status_code == 200)
     wait_for(lambda: index.listed() == stored)
     index.stop()
     restarted = start_index(packages, env=env)

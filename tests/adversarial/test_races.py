@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from tests.adversarial.conftest import Index, temp_files
@@ -29,10 +29,10 @@ def wheels(tmp_path: Path, count: int) -> list[bytes]:
     return out
 
 
-def race(index: Index, bodies: list[bytes]) -> list[httpx.Response]:
+def race(index: Index, bodies: list[bytes]) -> list[httpx2.Response]:
     """Upload every body at once (a barrier releases the clients together)."""
     barrier = threading.Barrier(len(bodies))
-    responses: list[httpx.Response | None] = [None] * len(bodies)
+    responses: list[httpx2.Response | None] = [None] * len(bodies)
 
     def one(n: int) -> None:
         barrier.wait()
