@@ -9,10 +9,13 @@ import tarfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import pytest
+from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from releasekit.server.state import IndexState
 from tests.server.conftest import Dists, Users, make_wheel, snapshot, upload_form, wait_for
 
 JSON = "application/vnd.pypi.simple.v1+json"
@@ -34,6 +37,10 @@ def refused(
     **fields: str,
 ) -> None:
     """Upload and check the problem+json refusal, and that nothing was stored or listed."""
+    # The poller saves the catalogue cache on its own clock (every second): save it now, so
+    # that save cannot land between the two snapshots of a slow test.
+    index: IndexState = cast(Starlette, client.app).state.index
+    index.catalogue.flush()
     before = snapshot(packages)
     data, files = upload_form(path, **fields)
     if filename is not None:
