@@ -20,11 +20,12 @@ class RawCommit:
 
     @property
     def subject(self) -> str:
-        return self.message.partition("\n")[0].strip()
+        """The first non-blank line."""
+        return self.message.lstrip().partition("\n")[0].strip()
 
     @property
     def body(self) -> str:
-        return self.message.partition("\n")[2].strip("\r\n").rstrip()
+        return self.message.lstrip().partition("\n")[2].strip("\r\n").rstrip()
 
     @property
     def is_merge(self) -> bool:
@@ -85,6 +86,8 @@ _SCISSORS = re.compile(r"^# -+ >8 -+$", re.MULTILINE)
 _GIT_SUBJECTS = ("Merge ", 'Revert "', "fixup! ", "squash! ", "amend! ")
 # The start of a header up to its colon, loose enough to say what went wrong after it.
 _PREFIX = re.compile(r"[A-Za-z][\w-]*(?:\((?P<scope>[^()]*)\))?!?(?P<space>[ \t]*):")
+# A scope that holds a parenthesis (`feat(a(b)): x`, `feat(a)(b): x`): refused by both.
+_NESTED_SCOPE = re.compile(r"[A-Za-z][\w-]*\([^\r\n]*?[()][^\r\n]*?\)!?[ \t]*:")
 _EXAMPLE = "a valid header looks like 'feat(parser): accept empty input'"
 _REVERTS_SHA = re.compile(r"This reverts commit (?P<sha>[0-9a-fA-F]{7,40})\b")
 _SHA = re.compile(r"[0-9a-fA-F]{7,40}")
@@ -96,6 +99,8 @@ def changes_of(commit: RawCommit) -> tuple[Change, ...]:
     if len(commit.parents) > 1:
         return ()  # the merged commits are in the log themselves
     message = commit.message.replace("\r\n", "\n") if "\r" in commit.message else commit.message
+    if message[:1].isspace():
+        message = _skip_blank_lines(message)
     subject, _, rest = message.partition("\n")
     body = rest.strip("\n").rstrip()
     header = _change(commit.sha, subject.strip(), body, None)
@@ -116,14 +121,33 @@ def changes_of(commit: RawCommit) -> tuple[Change, ...]:
         if change is not None:
             changes.append(change)
     if header is not None:
-        # The squash subject is usually the PR title repeating one bullet: count it once.
-        key = (header.type, _PR_SUFFIX.sub("", header.description))
-        if all(key != (c.type, _PR_SUFFIX.sub("", c.description)) for c in changes):
+        # The squash subject is usually the PR title repeating one bullet: count it once, but
+        # only when it says the same thing (`feat!: x (#12)` over `* feat: x` is a major).
+        key = _identity(subject.strip())
+        if all(key != _identity(bullet.group().lstrip("*- \t")) for bullet in bullets):
             preamble = body[: bullets[0].start()] + body[end:]
             changes.insert(
                 0, _change(commit.sha, subject.strip(), preamble.strip(), None) or header
             )
     return tuple(changes)
+
+
+def _skip_blank_lines(message: str) -> str:
+    """`message` from its first non-blank line on (git keeps leading blank lines of `-F` files)."""
+    lines = message.split("\n")
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    return "\n".join(lines)
+
+
+def _identity(line: str) -> tuple[str, str | None, bool, str] | None:
+    """What makes two header lines the same change: type, scope, `!` and description."""
+    match = _SUBJECT.fullmatch(line)
+    if match is None or match["type"] is None:
+        return None if match is None else ("revert", None, False, match["reverted"])
+    scope = match["scope"].strip() if match["scope"] is not None else None
+    description = _PR_SUFFIX.sub("", match["description"])
+    return (match["type"].lower(), scope, match["bang"] is not None, description)
 
 
 def collect_changes(
@@ -208,12 +232,24 @@ def lint_message(message: str, allowed_types: Collection[str] | None = None) -> 
     if kind is not None and allowed_types is not None:
         allowed = {t.lower() for t in allowed_types}
         if kind.lower() not in allowed:
-            return f"type {kind!r} is not allowed; use one of: {', '.join(sorted(allowed))}"
+            return (
+                f"type {kind!r} is not one of this project's commit types "
+                f"({', '.join(sorted(allowed))}); use one of them, or allow it with "
+                f'{kind.lower()} = "none" under [tool.releasekit.types]'
+            )
+    body = "\n".join(lines[2:]).strip("\n")
+    for token, value in _footers(body) if "BREAKING" in body else ():
+        if token in _BREAKING_TOKENS and not value:
+            # The version rule still reads it as breaking; the linter wants the reason written.
+            return f"the {token} footer is empty; say what breaks and how to migrate"
     return None
 
 
 def _diagnose(header: str) -> str:
     """Why a header is not `type(scope)!: description`, in one sentence."""
+    nested = _NESTED_SCOPE.match(header)
+    if nested is not None:
+        return f"the scope in {header!r} contains parentheses; {_EXAMPLE}"
     prefix = _PREFIX.match(header)
     if prefix is None:
         return f"{header!r} is not a conventional commit header; {_EXAMPLE}"

@@ -6,18 +6,21 @@ from pathlib import Path
 
 from releasekit.commits import lint_message
 from releasekit.config import load_config
-from releasekit.errors import ConfigError, ReleaseError
+from releasekit.errors import ReleaseError
 from releasekit.git import GitRepository
 
 
 def check_messages(
     root: Path, message_file: Path | None, rev_range: str | None, message: str | None
 ) -> list[str]:
-    """One line per message that is not a Conventional Commit; empty when all are fine."""
-    try:
-        allowed: set[str] | None = set(load_config(root).types)
-    except ConfigError:
-        allowed = None  # a hook may run outside a configured project: accept any type word
+    """One line per message that is not a Conventional Commit; empty when all are fine.
+
+    Stricter than the version rule on form only: see `lint_message`.
+    """
+    # Inside a project the types are its own (defaults and [tool.releasekit.types]); a hook
+    # or a PR-title check outside any project accepts any type word. A broken config is an
+    # error, not a reason to check less.
+    allowed = set(load_config(root).types) if (root / "pyproject.toml").is_file() else None
     if rev_range is not None:
         problems = []
         for commit in GitRepository(root).log(rev_range):
