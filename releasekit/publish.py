@@ -139,7 +139,7 @@ def upload(
         ) from None
     except InvalidDistribution as exc:
         raise PublishError(
-            f"twine refused the files: {exc}", hint="build them again (drop --skip-build)"
+            f"twine refused the files: {exc}", hint="build them again with `releasekit build`"
         ) from None
     except TwineException as exc:  # missing credentials, configuration
         raise PublishError(

@@ -114,7 +114,7 @@ def _refuse_foreign_tags(repo: GitRepository, config: Config) -> None:
 
 
 def resolve_channel(config: Config, branch: str, prerelease: str | None) -> str:
-    """The channel from --prerelease, else from the branch map; refuse unmapped branches."""
+    """The channel from --prerelease-type, else from the branch map; refuse unmapped branches."""
     if prerelease is not None:
         if prerelease not in PRERELEASE_TYPES:
             raise VersionError(
@@ -127,7 +127,7 @@ def resolve_channel(config: Config, branch: str, prerelease: str | None) -> str:
         raise GitError(
             f"branch {branch!r} has no release channel (configured: {mapped})",
             hint=f'add it under [tool.releasekit.branches], e.g. "{branch}" = "rc", '
-            "or pass --prerelease alpha|beta|rc",
+            "or pass --prerelease-type alpha|beta|rc",
         )
     return channel  # validated by the config: final, alpha, beta or rc
 

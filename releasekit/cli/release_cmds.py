@@ -34,6 +34,17 @@ verbose_option = click.option(
 )
 
 
+def prerelease_option(help_text: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """`--prerelease-type alpha|beta|rc`, one spelling on every command (`--prerelease` too)."""
+    return click.option(
+        "--prerelease-type",
+        "--prerelease",
+        "prerelease_type",
+        type=click.Choice(PRE_TYPES),
+        help=help_text,
+    )
+
+
 def _config(ctx: Context) -> Config:
     return load_config(ctx.project_dir)
 
@@ -47,9 +58,7 @@ def _nothing(reason: str, strict: bool) -> None:
 @click.command("version")
 @click.option("--print", "print_only", is_flag=True, help="Print only the next version (PEP 440).")
 @click.option("--bump", "level", type=click.Choice(LEVELS), default="auto", show_default=True)
-@click.option(
-    "--prerelease", type=click.Choice(PRE_TYPES), help="Channel; default from the branch."
-)
+@prerelease_option("Channel; default from the branch.")
 @click.option(
     "--strict", is_flag=True, help=f"Exit {EXIT_NOTHING_TO_RELEASE} when nothing is releasable."
 )
@@ -59,7 +68,12 @@ def _nothing(reason: str, strict: bool) -> None:
 @verbose_option
 @pass_context
 def version_cmd(
-    ctx: Context, print_only: bool, level: str, prerelease: str | None, strict: bool, current: bool
+    ctx: Context,
+    print_only: bool,
+    level: str,
+    prerelease_type: str | None,
+    strict: bool,
+    current: bool,
 ) -> None:
     """Compute the next version from the commits since the last release."""
     from releasekit.cli.render import format_plan
@@ -72,7 +86,7 @@ def version_cmd(
         tag = state.history.current
         click.echo(str(tag.version) if tag else state.project.declared_version)
         return
-    plan = plan_release(state, config, ReleaseRequest(level=level, prerelease=prerelease))
+    plan = plan_release(state, config, ReleaseRequest(level=level, prerelease=prerelease_type))
     if plan.next is None:
         _nothing(plan.reason, strict)
         return
@@ -84,7 +98,7 @@ def version_cmd(
 
 @click.command("bump")
 @click.argument("level", type=click.Choice(LEVELS[1:]))
-@click.option("--prerelease-type", type=click.Choice(PRE_TYPES), help="Make it a prerelease.")
+@prerelease_option("Make it a prerelease of this type.")
 @click.option("--dry-run", is_flag=True, help="Show the file changes; write nothing.")
 @verbose_option
 @pass_context
@@ -146,9 +160,7 @@ def _publish_options(func: Callable[..., None]) -> Callable[..., None]:
 
 @click.command("release")
 @click.argument("level", type=click.Choice(LEVELS), default="auto")
-@click.option(
-    "--prerelease-type", type=click.Choice(PRE_TYPES), help="Channel; default from the branch."
-)
+@prerelease_option("Channel; default from the branch.")
 @click.option("--push-tag", is_flag=True, help="Push the branch and the tag (atomically).")
 @click.option(
     "--publish", is_flag=True, help="Build and upload the sdist and wheel (before the push)."
@@ -226,6 +238,7 @@ def build_cmd(ctx: Context, outdir: str, no_isolation: bool) -> None:
 @click.command("publish")
 @_publish_options
 @click.option("--bump", "level", type=click.Choice(LEVELS), help="Release at this level first.")
+@prerelease_option("Channel of the --bump release; default from the branch.")
 @click.option("--skip-build", is_flag=True, help="Upload the files already in --outdir.")
 @verbose_option
 @pass_context
@@ -236,6 +249,7 @@ def publish_cmd(
     no_isolation: bool,
     outdir: str,
     level: str | None,
+    prerelease_type: str | None,
     skip_build: bool,
 ) -> None:
     """Upload the declared version to an index, refusing one that is already there."""
@@ -246,7 +260,11 @@ def publish_cmd(
     options = PublishOptions(repository, force, not no_isolation, outdir)
     if level is not None:
         outcome = run_release(
-            config, ReleaseRequest(level=level), publish=options, dry_run=False, progress=_progress
+            config,
+            ReleaseRequest(level=level, prerelease=prerelease_type),
+            publish=options,
+            dry_run=False,
+            progress=_progress,
         )
         if outcome.plan is not None and not outcome.plan.releasable:
             _nothing(outcome.plan.reason, strict=False)
