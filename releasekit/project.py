@@ -22,6 +22,7 @@ from tomlkit.items import String, StringType
 from releasekit.atomic import SERVED, KeepMode, Staged, stage
 from releasekit.config import Config, VersionFile, read_pyproject
 from releasekit.errors import ConfigError, ReleaseError, VersionError
+from releasekit.lockfiles import LOCKFILES, is_git_ignored, lockfile_text_edit
 from releasekit.versioning import Version
 
 PYPROJECT = "pyproject.toml"
@@ -123,6 +124,20 @@ def version_edits(project: ProjectInfo, new_version: str) -> tuple[FileEdit, ...
         for file in project.version_files:
             if file.path == relpath:
                 after = _replace_version(after, file, new_version)
+        if after != before:
+            edits.append(FileEdit(path=path, relpath=relpath, before=before, after=after))
+    return (*edits, *lockfile_edits(project, new_version))
+
+
+def lockfile_edits(project: ProjectInfo, new_version: str) -> tuple[FileEdit, ...]:
+    """The project's own entry in uv.lock / pdm.lock, so the lock stays valid on the tag."""
+    edits = []
+    for relpath in LOCKFILES:
+        path = project.root / relpath
+        if not path.is_file() or is_git_ignored(project.root, relpath):
+            continue
+        before = _read(path, relpath)
+        after = lockfile_text_edit(before, relpath, project.name, new_version)
         if after != before:
             edits.append(FileEdit(path=path, relpath=relpath, before=before, after=after))
     return tuple(edits)
