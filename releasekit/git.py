@@ -8,11 +8,11 @@ the questions together for the version decision.
 from __future__ import annotations
 
 import datetime
+import os
+import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import git
 
 from releasekit.commits import RawCommit
 from releasekit.errors import GitError
@@ -39,6 +39,11 @@ _HINTS = (
 )
 
 
+def _git_env() -> dict[str, str]:
+    """The environment git runs in: English messages, which the hints match."""
+    return {**os.environ, "LANGUAGE": "C", "LC_ALL": "C"}
+
+
 @dataclass(frozen=True)
 class Tag:
     """A release tag: its name, the version it spells, the commit it points to, and its date."""
@@ -53,34 +58,42 @@ class GitRepository:
     """A git work tree, asked one question per git subprocess."""
 
     def __init__(self, root: Path) -> None:
-        try:
-            repo = git.Repo(root, search_parent_directories=True)
-        except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
-            raise GitError(
-                f"{root} is not inside a git work tree",
-                hint="run releasekit from the repository root, or pass --project-dir",
-            ) from exc
-        if repo.bare or repo.working_tree_dir is None:
+        # Plain subprocesses, not GitPython: importing it costs more than a whole
+        # `version --print` at 100k commits, and every question here is one git command anyway.
+        self.root = root
+        status, out, _ = self._run(
+            "rev-parse", "--is-bare-repository", "--show-toplevel", check=False
+        )
+        lines = out.splitlines()
+        if lines[:1] == ["true"]:
             raise GitError(
                 f"{root} is a bare repository", hint="run releasekit in a clone with a work tree"
             )
-        self._repo = repo
-        self._git = repo.git
-        self.root = Path(repo.working_tree_dir).resolve()
+        if status != 0 or len(lines) < 2:
+            raise GitError(
+                f"{root} is not inside a git work tree",
+                hint="run releasekit from the repository root, or pass --project-dir",
+            )
+        self.root = Path(lines[1]).resolve()
 
     def _run(self, *args: str, hint: str | None = None, check: bool = True) -> tuple[int, str, str]:
         """Run `git *args` in the work tree; (status, stdout, stderr), raising GitError on failure."""
         command = ["git", *args]
         try:
-            status, out, err = self._git.execute(
+            result = subprocess.run(
                 command,
-                with_extended_output=True,
-                with_exceptions=False,
-                stdout_as_string=False,
-                strip_newline_in_stdout=False,
+                cwd=self.root,
+                env=_git_env(),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                check=False,
             )
-        except git.GitCommandNotFound as exc:
+        except FileNotFoundError as exc:
+            if not Path(self.root).is_dir():
+                return 128, "", f"{self.root} does not exist"
             raise GitError("git is not installed or not on PATH", hint="install git") from exc
+        status, out = result.returncode, result.stdout
+        err = result.stderr.decode("utf-8", "replace")
         stdout = out.decode("utf-8", "surrogateescape")
         if check and status != 0:
             raise GitError(
@@ -233,9 +246,15 @@ class GitRepository:
     ) -> list[RawCommit]:
         """Stream `git log -z`: records are decoded while git is still writing the rest."""
         command = ["git", "log", "-z", _LOG_FORMAT, *args]
-        handle = self._git.execute(command, as_process=True, stdout_as_string=False)
-        process = handle.proc
-        assert process is not None and process.stdout is not None and process.stderr is not None
+        process = subprocess.Popen(
+            command,
+            cwd=self.root,
+            env=_git_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert process.stdout is not None and process.stderr is not None
         commits: list[RawCommit] = []
         pending = b""
         try:

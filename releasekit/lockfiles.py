@@ -51,7 +51,7 @@ def lockfile_text_edit(text: str, relpath: str, name: str, new_version: str) -> 
 
     document = tomlkit.parse(text)
     for i in indexes:
-        document["package"][i]["version"] = new_version  # type: ignore[index]
+        document["package"][i]["version"] = new_version
     after = tomlkit.dumps(document)
     for i in indexes:  # the one value changed, nothing else: check before anything is written
         packages[i]["version"] = new_version

@@ -13,17 +13,16 @@ import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import tomlkit
-import tomlkit.exceptions
-from tomlkit.items import String, StringType
+from typing import TYPE_CHECKING, Any
 
 from releasekit.atomic import SERVED, KeepMode, Staged, stage
 from releasekit.config import Config, VersionFile, read_pyproject
 from releasekit.errors import ConfigError, ReleaseError, VersionError
 from releasekit.lockfiles import LOCKFILES, is_git_ignored, lockfile_text_edit
 from releasekit.versioning import Version
+
+if TYPE_CHECKING:
+    import tomlkit
 
 PYPROJECT = "pyproject.toml"
 _PYPROJECT_KEYS = ("project.version", "tool.poetry.version")
@@ -241,7 +240,13 @@ def _find_version(root: Path, file: VersionFile) -> str:
     """The version string `file` carries now; ConfigError if it cannot be found exactly once."""
     text = _read(root / file.path, file.path)
     if file.kind == "toml":
-        value = _toml_lookup(_parse_toml(text, file.path), file)
+        try:  # tomllib reads (fast, stdlib); tomlkit only writes
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(
+                f"{file.path} is not valid TOML: {exc}", hint="fix the syntax"
+            ) from exc
+        value = _toml_lookup(data, file)
         if not isinstance(value, str):
             raise ConfigError(
                 f"{file.path}: {file.key} is not a string (found {value!r})",
@@ -253,6 +258,9 @@ def _find_version(root: Path, file: VersionFile) -> str:
 
 def _replace_version(text: str, file: VersionFile, new_version: str) -> str:
     if file.kind == "toml":
+        import tomlkit  # only writing pays for it: `version --print` never edits a file
+        from tomlkit.items import String, StringType
+
         document = _parse_toml(text, file.path)
         *parents, last = file.key.split(".")
         table = (
@@ -286,6 +294,9 @@ def _check_toml_edit(before: str, after: str, file: VersionFile, new_version: st
 
 
 def _parse_toml(text: str, relpath: str) -> tomlkit.TOMLDocument:
+    import tomlkit
+    import tomlkit.exceptions
+
     try:
         return tomlkit.parse(text)
     except tomlkit.exceptions.ParseError as exc:

@@ -182,6 +182,33 @@ def _auto_reason(level_final: Level, level_current: Level, current: Version | No
 
 def plan_release(state: RepoState, config: Config, request: ReleaseRequest) -> ReleasePlan:
     """Decide the whole release; raises on refusals, returns next=None when nothing is releasable."""
+    base, since_final, changeset = _decide(state, config, request)
+    new = base.next
+    if new is None:
+        return base
+    tag = config.format_tag(str(new))  # run_release checks that no branch has this tag yet
+    # A final release lists everything since the last final release; a prerelease since the last tag.
+    listed = (changeset if new.is_prerelease else since_final).changes
+    return replace(
+        base,
+        edits=tuple(version_edits(state.project, str(new))),
+        tag=tag,
+        commit_message=config.commit_message.replace("{version}", str(new)),
+        push_to=state.remote if request.push else None,
+        notes_changes=listed,
+        previous_tag=_previous_tag(state.history, new),
+    )
+
+
+def plan_version(state: RepoState, config: Config, request: ReleaseRequest) -> ReleasePlan:
+    """Only the version decision: no file is read for editing (what `version --print` needs)."""
+    return _decide(state, config, request)[0]
+
+
+def _decide(
+    state: RepoState, config: Config, request: ReleaseRequest
+) -> tuple[ReleasePlan, ChangeSet, ChangeSet]:
+    """The plan without files, and the changes since the last final release and the last tag."""
     history = state.history
     channel = resolve_channel(config, history.branch, request.prerelease)
     current = history.current.version if history.current else None
@@ -204,22 +231,10 @@ def plan_release(state: RepoState, config: Config, request: ReleaseRequest) -> R
         ignored=changeset.ignored,
     )
     if new is None:
-        return base
+        return base, since_final, changeset
     if current is not None:
         ensure_forward(current, new)
-    tag = config.format_tag(str(new))  # run_release checks that no branch has this tag yet
-    # A final release lists everything since the last final release; a prerelease since the last tag.
-    listed = (changeset if new.is_prerelease else since_final).changes
-    return replace(
-        base,
-        next=new,
-        edits=tuple(version_edits(state.project, str(new))),
-        tag=tag,
-        commit_message=config.commit_message.replace("{version}", str(new)),
-        push_to=state.remote if request.push else None,
-        notes_changes=listed,
-        previous_tag=_previous_tag(history, new),
-    )
+    return replace(base, next=new), since_final, changeset
 
 
 def _previous_tag(history: History, new: Version) -> str | None:

@@ -30,7 +30,7 @@ def test_unknown_type_is_refused_inside_a_project_with_the_way_to_allow_it(
     refused(
         project,
         "type 'mytype' is not one of this project's commit types (build, chore, ci, docs, feat,"
-        ' fix, perf, refactor, revert, style, test); use one of them, or allow it with mytype ='
+        " fix, perf, refactor, revert, style, test); use one of them, or allow it with mytype ="
         ' "none" under [tool.releasekit.types]',
         "--message",
         "mytype: x",

@@ -7,7 +7,6 @@ Exit codes (the only ones): 0 ok, 1 a ReleaseError, 2 usage error (click), and
 from __future__ import annotations
 
 import importlib
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,6 +68,8 @@ class _ReleasekitGroup(click.Group):
         except ReleaseError as exc:
             obj = ctx.find_object(Context)
             if obj is not None and obj.verbose:
+                import traceback
+
                 traceback.print_exc()
             click.echo(f"error: {exc.message}", err=True)
             if exc.hint:

@@ -78,7 +78,7 @@ def version_cmd(
     """Compute the next version from the commits since the last release."""
     from releasekit.cli.render import format_plan
     from releasekit.git import GitRepository
-    from releasekit.release import ReleaseRequest, gather_state, plan_release
+    from releasekit.release import ReleaseRequest, gather_state, plan_version
 
     config = _config(ctx)
     state = gather_state(GitRepository(config.root), config)
@@ -86,7 +86,7 @@ def version_cmd(
         tag = state.history.current
         click.echo(str(tag.version) if tag else state.project.declared_version)
         return
-    plan = plan_release(state, config, ReleaseRequest(level=level, prerelease=prerelease_type))
+    plan = plan_version(state, config, ReleaseRequest(level=level, prerelease=prerelease_type))
     if plan.next is None:
         _nothing(plan.reason, strict)
         return
