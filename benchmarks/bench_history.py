@@ -1,13 +1,18 @@
-"""Wall time and peak memory of "next version" and "full changelog" on large synthetic histories.
+"""Wall time, CPU and peak memory of releasekit's history paths beside commitizen and PSR.
 
-Compares releasekit with the bare `git log <last tag>..HEAD` floor, commitizen and
-python-semantic-release (installed into benchmarks/.work/peers-venv, never into .venv).
+Three operations, each at every size (default 1k, 10k and 100k commits; ~500 tags at 100k):
+the next version (`version --print`), the unreleased changelog (`changelog --unreleased`, ~150
+commits since the last tag) and the full changelog render, next to git's own floor, the bare
+Python parse floor (`parse_floor.py`), commitizen and python-semantic-release (installed into
+benchmarks/.work/peers-venv, never into .venv), with the growth from the smallest size to the
+largest.
 
-    .venv/bin/python benchmarks/bench_history.py --sizes 1k,10k,50k --runs 5 --json out.json
+    .venv/bin/python benchmarks/bench_history.py --sizes 1k,10k,100k --runs 5 --json out.json
 
 Every command is run once first and its output checked (the right next version, every release
-in the changelog, the repository unchanged), so an error path is never timed; a failing tool
-shows its error in the table instead. Figures are indicative on a shared machine.
+in the changelog, the newest unreleased change listed, the repository unchanged), so an error
+path is never timed; a failing tool shows its error in the table instead. Figures are
+indicative on a shared machine.
 """
 
 from __future__ import annotations
@@ -31,10 +36,18 @@ from pathlib import Path
 import gen_history
 
 PEERS = ("commitizen==4.19.3", "python-semantic-release==10.7.0")
-TARGETS = {"releasekit version": 0.3, "releasekit changelog": 1.0}  # seconds, at 50k commits
+VERSION_TARGET = 0.2  # seconds of `version --print` at the largest size
+FLOOR_FACTOR = 1.5  # full render CPU against the bare Python parse floor
+FLAT_GROWTH = 1.5  # `changelog --unreleased` from the smallest size to the largest
+HERE = Path(__file__).resolve().parent
 LOG_FORMAT = "--format=%H%x1f%P%x1f%B%x1e"
 KEEP_WARMUP_AFTER = 5.0  # a first run this slow is not skewed by a cold cache: keep it as a sample
-_DROPPED_ENV = ("GH_TOKEN", "GITHUB_TOKEN", "GITLAB_TOKEN", "BITBUCKET_TOKEN")
+# PYTHONDONTWRITEBYTECODE would make every run compile releasekit's sources again: installed
+# packages (the peers, releasekit from a wheel) run from byte code, so ours must too.
+_DROPPED_ENV = (
+    *("GH_TOKEN", "GITHUB_TOKEN", "GITLAB_TOKEN", "BITBUCKET_TOKEN"),
+    "PYTHONDONTWRITEBYTECODE",
+)
 
 
 @dataclass(frozen=True)
@@ -42,6 +55,7 @@ class Sample:
     """One run of a command (or a short sequence of commands) and what it cost."""
 
     seconds: float
+    cpu: float
     peak_kb: int
     returncode: int
     stdout: str
@@ -58,16 +72,23 @@ class Subject:
     releases: tuple[str, ...]
     next_version: str
     untagged: int
+    newest_change: str
+    """The description of the newest releasable commit: an unreleased changelog must list it."""
 
 
 @dataclass(frozen=True)
 class Tool:
-    """A column of the table: the command lines to time and how to tell a correct run."""
+    """A row of the table: an operation by one tool, the command lines and how to judge a run."""
 
-    column: str
+    operation: str
+    name: str
     argv: Callable[[Subject], list[list[str]]]
     check: Callable[[Sample, Subject], str | None]
     mutates: bool = False
+
+    @property
+    def column(self) -> str:
+        return f"{self.operation}: {self.name}"
 
 
 @dataclass(frozen=True)
@@ -77,6 +98,7 @@ class Cell:
     size: int
     column: str
     seconds: float | None = None
+    cpu: float | None = None
     peak_mb: float | None = None
     runs: int = 0
     error: str | None = None
@@ -84,7 +106,7 @@ class Cell:
     def render(self) -> str:
         if self.error is not None:
             return self.error.replace("|", "/")[:60]
-        return f"{self.seconds:.3f} s / {self.peak_mb:.0f} MB"
+        return f"{self.seconds:.3f} s / {self.cpu:.2f} s / {self.peak_mb:.0f} MB"
 
 
 def find_gnu_time() -> str | None:
@@ -110,12 +132,12 @@ def run(argvs: Sequence[Sequence[str]], cwd: Path, timeout: float, gnu_time: str
     env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
     env.update(NO_COLOR="1", TERM="dumb", GIT_TERMINAL_PROMPT="0")
     deadline = time.monotonic() + timeout
-    seconds, peak_kb = 0.0, 0
+    seconds, cpu, peak_kb = 0.0, 0.0, 0
     out: list[str] = []
     err: list[str] = []
     for argv in argvs:
         if shutil.which(argv[0]) is None:
-            return Sample(seconds, peak_kb, 127, "".join(out), f"{argv[0]}: command not found")
+            return Sample(seconds, cpu, peak_kb, 127, "".join(out), f"{argv[0]}: not found")
         with tempfile.TemporaryDirectory() as scratch:
             report = Path(scratch) / "rss"
             wrapper = [gnu_time, "-f", "%M", "-o", str(report)] if gnu_time else []
@@ -136,6 +158,8 @@ def run(argvs: Sequence[Sequence[str]], cwd: Path, timeout: float, gnu_time: str
                 killer.start()
                 _, status, usage = os.wait4(proc.pid, 0)
                 seconds += time.perf_counter() - started
+                # wait4's usage of the wrapper covers the command and everything it waited for
+                cpu += usage.ru_utime + usage.ru_stime
                 killer.cancel()
                 proc.returncode = os.waitstatus_to_exitcode(status)
                 stdout.seek(0)
@@ -149,7 +173,9 @@ def run(argvs: Sequence[Sequence[str]], cwd: Path, timeout: float, gnu_time: str
                 peak_kb = max(peak_kb, usage.ru_maxrss // (1024 if sys.platform == "darwin" else 1))
         if proc.returncode != 0:
             break
-    return Sample(seconds, peak_kb, proc.returncode, "".join(out), "".join(err), killed.is_set())
+    return Sample(
+        seconds, cpu, peak_kb, proc.returncode, "".join(out), "".join(err), killed.is_set()
+    )
 
 
 def _kill_group(pid: int, killed: threading.Event) -> None:
@@ -172,7 +198,7 @@ def check_version(sample: Sample, subject: Subject) -> str | None:
 def check_changelog_text(text: str, subject: Subject) -> str | None:
     """Every release appears in a heading of the rendered changelog."""
     found = {
-        word.lstrip("v")
+        word.lstrip("v[").rstrip("]")
         for line in text.splitlines()
         if line.startswith("#")
         for word in line.split()
@@ -191,6 +217,13 @@ def check_changelog_file(sample: Sample, subject: Subject) -> str | None:
     )
 
 
+def check_unreleased(sample: Sample, subject: Subject) -> str | None:
+    """The newest releasable change since the last tag is listed."""
+    if subject.newest_change in sample.stdout:
+        return None
+    return f"the newest change {subject.newest_change!r} is missing"
+
+
 def check_floor(sample: Sample, subject: Subject) -> str | None:
     records = sample.stdout.count("\x1e")
     want = subject.untagged if subject.releases else subject.commits
@@ -202,53 +235,76 @@ def check_full_floor(sample: Sample, subject: Subject) -> str | None:
     return None if records == subject.commits else f"git log gave {records} commits"
 
 
+NEXT, UNRELEASED, FULL = "next version", "unreleased changelog", "full changelog"
+
+
 def tools(releasekit: Path, peers_bin: Path | None, changelog_args: list[str]) -> list[Tool]:
-    """The columns, in table order; peers only when their venv is ready."""
+    """The rows, in table order; peers only when their venv is ready."""
 
     def since_tag(subject: Subject) -> list[list[str]]:
         span = f"v{subject.releases[-1]}..HEAD" if subject.releases else "HEAD"
-        return [["git", "log", LOG_FORMAT, span], ["git", "tag", "--merged", "HEAD"]]
+        return [["git", "log", LOG_FORMAT, span], ["git", "for-each-ref", "refs/tags"]]
 
-    rk = str(releasekit)
-    columns = [
-        Tool("git log tag..HEAD + tag --merged", since_tag, check_floor),
+    def full_log(subject: Subject) -> list[list[str]]:
+        return [["git", "log", LOG_FORMAT, "HEAD"], ["git", "for-each-ref", "refs/tags"]]
+
+    rk, floor = str(releasekit), str(HERE / "parse_floor.py")
+    rows = [
+        Tool(NEXT, "git log tag..HEAD + for-each-ref", since_tag, check_floor),
         Tool(
-            "git log (all) + for-each-ref",
-            lambda s: [["git", "log", LOG_FORMAT, "HEAD"], ["git", "for-each-ref", "refs/tags"]],
-            check_full_floor,
-        ),
-        Tool(
-            "releasekit version",
-            lambda s: [[rk, "-C", str(s.repo), "version", "--print"]],
+            NEXT,
+            "releasekit version --print",
+            lambda s: [[rk, "version", "--print"]],
             check_version,
         ),
         Tool(
-            "releasekit changelog",
-            lambda s: [[rk, "-C", str(s.repo), *changelog_args]],
+            UNRELEASED,
+            "releasekit changelog --unreleased --stdout",
+            lambda s: [[rk, "changelog", "--unreleased", "--stdout"]],
+            check_unreleased,
+        ),
+        Tool(FULL, "git log (all) + for-each-ref", full_log, check_full_floor),
+        Tool(
+            FULL,
+            "Python parse floor",
+            lambda s: [[sys.executable, floor, str(s.repo)]],
+            lambda sample, s: check_changelog_text(sample.stdout, s),
+        ),
+        Tool(
+            FULL,
+            "releasekit " + " ".join(changelog_args),
+            lambda s: [[rk, *changelog_args]],
             lambda sample, s: check_changelog_text(sample.stdout, s),
         ),
     ]
     if peers_bin is None:
-        return columns
+        return rows
     cz, psr = str(peers_bin / "cz"), str(peers_bin / "semantic-release")
     return [
-        *columns,
-        Tool("cz bump --get-next", lambda s: [[cz, "bump", "--get-next"]], check_version),
+        *rows[:2],
+        Tool(NEXT, "cz bump --get-next", lambda s: [[cz, "bump", "--get-next"]], check_version),
         Tool(
+            NEXT,
+            "PSR --noop version --print",
+            lambda s: [[psr, "--noop", "version", "--print"]],
+            check_version,
+        ),
+        rows[2],
+        Tool(
+            UNRELEASED,
+            "cz changelog --dry-run --incremental",
+            lambda s: [[cz, "changelog", "--dry-run", "--incremental"]],
+            check_unreleased,
+        ),
+        *rows[3:],
+        Tool(
+            FULL,
             "cz changelog --dry-run",
             lambda s: [[cz, "changelog", "--dry-run"]],
             lambda sample, s: check_changelog_text(sample.stdout, s),
         ),
         Tool(
-            "PSR --noop version --print",
-            lambda s: [[psr, "--noop", "version", "--print"]],
-            check_version,
-        ),
-        Tool(
-            "PSR changelog (init)",
-            lambda s: [[psr, "changelog"]],
-            check_changelog_file,
-            mutates=True,
+            FULL, "PSR changelog (init)", lambda s: [[psr, "changelog"]], check_changelog_file, True
         ),
     ]
 
@@ -286,8 +342,9 @@ def measure(tool: Tool, subject: Subject, size: int, limits: Limits, verbose: bo
         samples.append(sample)
     samples = samples or [first]
     seconds = statistics.median(s.seconds for s in samples)
+    cpu = statistics.median(s.cpu for s in samples)
     peak_mb = max(s.peak_kb for s in samples) / 1024
-    return Cell(size, tool.column, seconds, peak_mb, len(samples))
+    return Cell(size, tool.column, seconds, cpu, peak_mb, len(samples))
 
 
 def _checked_run(
@@ -362,33 +419,72 @@ def prepare(size: int, seed: int, scratch: Path, commit_graph: bool = False) -> 
         subprocess.run(write, cwd=scratch, capture_output=True, check=True)
     tagged = [i for i, commit in enumerate(history.commits) if commit.release is not None]
     untagged = size - 1 - tagged[-1] if tagged else size
-    return Subject(scratch, size, history.releases, history.next_version, untagged)
+    newest = next((c for c in reversed(history.commits) if c.level > 0), None)
+    newest_change = newest.message.split("\n", 1)[0].split(": ", 1)[1] if newest else ""
+    return Subject(scratch, size, history.releases, history.next_version, untagged, newest_change)
 
 
-def table(cells: list[Cell], subjects: dict[int, Subject]) -> str:
-    """Markdown: one row per size, one column per tool."""
-    columns = list(dict.fromkeys(cell.column for cell in cells))
-    rows = [
-        "| commits / tags | " + " | ".join(columns) + " |",
-        "|---" * (len(columns) + 1) + "|",
+def table(cells: list[Cell], subjects: dict[int, Subject], rows: list[Tool]) -> str:
+    """Markdown: one row per operation and tool, one column per size, then the growth."""
+    sizes = list(subjects)
+    growth = f"growth {_short(sizes[0])} -> {_short(sizes[-1])} (wall / CPU)"
+    header = [f"{_short(n)} commits / {len(subjects[n].releases)} tags" for n in sizes]
+    lines = [
+        "| operation | tool | " + " | ".join(header) + f" | {growth} |",
+        "|---|---|" + "---|" * (len(sizes) + 1),
     ]
-    for size, subject in subjects.items():
-        by_column = {cell.column: cell.render() for cell in cells if cell.size == size}
-        values = [by_column.get(column, "-") for column in columns]
-        rows.append(f"| {_short(size)} / {len(subject.releases)} | " + " | ".join(values) + " |")
-    return "\n".join(rows)
+    for tool in rows:
+        by_size = {cell.size: cell for cell in cells if cell.column == tool.column}
+        values = [by_size[n].render() if n in by_size else "-" for n in sizes]
+        lines.append(
+            f"| {tool.operation} | {tool.name} | "
+            + " | ".join(values)
+            + f" | {_growth(by_size.get(sizes[0]), by_size.get(sizes[-1]))} |"
+        )
+    return "\n".join(lines)
 
 
-def targets_line(cells: list[Cell]) -> str:
+def _growth(small: Cell | None, large: Cell | None) -> str:
+    if small is None or large is None or small.seconds is None or large.seconds is None:
+        return "-"
+    assert small.cpu is not None and large.cpu is not None
+    cpu = f"x{large.cpu / small.cpu:.1f}" if small.cpu > 0 else "-"
+    return f"x{large.seconds / small.seconds:.1f} / {cpu}"
+
+
+def targets_line(cells: list[Cell], subjects: dict[int, Subject], changelog_name: str) -> str:
+    """The issue's three targets, judged at the largest size."""
+    sizes = list(subjects)
+    largest = sizes[-1]
+
+    def cell(name: str, size: int = largest) -> Cell | None:
+        found = next((c for c in cells if c.size == size and c.column == name), None)
+        return found if found is not None and found.seconds is not None else None
+
     parts = []
-    for column, limit in TARGETS.items():
-        cell = next((c for c in cells if c.size == 50_000 and c.column == column), None)
-        if cell is None or cell.seconds is None:
-            got = "not measured" if cell is None else f"no figure ({cell.error})"
-        else:
-            got = f"{cell.seconds:.3f} s, {'met' if cell.seconds <= limit else 'MISSED'}"
-        parts.append(f"{column} <= {limit} s: {got}")
-    return "Targets at 50k commits: " + "; ".join(parts) + "."
+    version = cell(f"{NEXT}: releasekit version --print")
+    parts.append(
+        f"`version --print` <= {VERSION_TARGET} s: "
+        + (
+            "not measured"
+            if version is None or version.seconds is None
+            else f"{version.seconds:.3f} s, {'met' if version.seconds <= VERSION_TARGET else 'MISSED'}"
+        )
+    )
+    small = cell(f"{UNRELEASED}: releasekit changelog --unreleased --stdout", sizes[0])
+    large = cell(f"{UNRELEASED}: releasekit changelog --unreleased --stdout")
+    if small and large and small.seconds and large.seconds:
+        ratio = large.seconds / small.seconds
+        flat = "met" if ratio <= FLAT_GROWTH else "MISSED"
+        parts.append(
+            f"`changelog --unreleased` flat (growth <= x{FLAT_GROWTH}): x{ratio:.1f}, {flat}"
+        )
+    floor, full = cell(f"{FULL}: Python parse floor"), cell(f"{FULL}: {changelog_name}")
+    if floor and full and floor.cpu and full.cpu is not None:
+        factor = full.cpu / floor.cpu
+        met = "met" if factor <= FLOOR_FACTOR else "MISSED"
+        parts.append(f"full render CPU <= {FLOOR_FACTOR}x the parse floor: {factor:.2f}x, {met}")
+    return f"Targets at {_short(largest)} commits: " + "; ".join(parts) + "."
 
 
 def _short(size: int) -> str:
@@ -410,7 +506,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--sizes", type=parse_sizes, default=[1_000, 10_000, 50_000], help="e.g. 1k,10k,50k"
+        "--sizes", type=parse_sizes, default=[1_000, 10_000, 100_000], help="e.g. 1k,10k,100k"
     )
     parser.add_argument("--runs", type=int, default=5, help="timed runs per cell (median)")
     parser.add_argument("--seed", type=int, default=0)
@@ -459,10 +555,11 @@ def main(argv: list[str] | None = None) -> int:
             )
             cells.append(cell)
         if isinstance(peers, str):
-            cells.extend(Cell(size, name, error=peers) for name in ("cz", "PSR"))
+            print(f"peers: {peers}", file=sys.stderr)
     print(_preamble(args.runs, gnu_time, peers_bin is not None, args.commit_graph))
-    print(table(cells, subjects))
-    print("\n" + targets_line(cells))
+    print(table(cells, subjects, columns))
+    changelog_name = "releasekit " + " ".join(args.changelog_args.split())
+    print("\n" + targets_line(cells, subjects, changelog_name))
     if args.json:
         cells_json = json.dumps([asdict(cell) for cell in cells], indent=2)
         args.json.write_text(cells_json + "\n", encoding="utf-8")
@@ -476,8 +573,9 @@ def _preamble(runs: int, gnu_time: str | None, with_peers: bool, commit_graph: b
     peers = f"; peers: {', '.join(PEERS)}" if with_peers else ""
     graph = "with" if commit_graph else "without"
     return (
-        f"\nHistory benchmark: wall time (median of up to {runs} runs) / peak RSS of the process"
-        f" tree ({rss}); repositories {graph} a commit-graph.\n{machine}{peers}.\n"
+        f"\nHistory benchmark: wall time / CPU time (user + system, median of up to {runs} runs)"
+        f" / peak RSS of the process tree ({rss}); repositories {graph} a commit-graph.\n"
+        f"{machine}{peers}.\n"
     )
 
 

@@ -1,8 +1,8 @@
 """Synthetic linear git histories for the history benchmark, written by one `git fast-import` stream.
 
 A history of N commits: conventional messages with bodies, each touching 1 of 50 modules; a
-`chore(release): X.Y.Z` commit tagged `vX.Y.Z` about every 250 commits (the version bumped by
-what the commits since the previous tag require), the last 50 commits untagged, a breaking
+`chore(release): X.Y.Z` commit tagged `vX.Y.Z` about every 200 commits (the version bumped by
+what the commits since the previous tag require), the last 150 commits untagged, a breaking
 change every 997 commits and some dependabot bodies carrying `fix:` lines. The same
 (commits, seed) always gives the same repository, byte for byte: authors and dates are pinned.
 
@@ -22,10 +22,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-FORMAT = 2
+FORMAT = 3
 """Bumped whenever the generated history changes, so cached repositories are rebuilt."""
-TAG_EVERY = 250
-UNTAGGED_TAIL = 50
+TAG_EVERY = 200  # ~500 tags at 100k commits
+UNTAGGED_TAIL = 150  # what `changelog --unreleased` renders
 BREAKING_EVERY = 997
 DEPENDABOT_PERCENT = 3
 MODULES = 50
