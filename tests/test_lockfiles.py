@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -82,30 +83,44 @@ def rk(path: Path, *args: str) -> Result:
     return CliRunner().invoke(cli, ["-C", str(path), *args], catch_exceptions=False)
 
 
-def uv(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def uv(cwd: Path, *args: str, cache: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "UV_OFFLINE": "1", "UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"}
     env.pop("VIRTUAL_ENV", None)
+    if cache is not None:
+        env["UV_CACHE_DIR"] = str(cache)
     return subprocess.run(
         [str(UV), *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
     )
 
 
-@pytest.fixture
-def uv_project(tmp_path: Path) -> GitRepo:
-    """A project made by `uv init --lib`, with a local path dependency, locked by `uv lock`."""
+@pytest.fixture(scope="module")
+def uv_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Made once: `uv init --lib` with a local path dependency, locked by `uv lock`."""
     if not UV.is_file():
         pytest.skip("uv is not installed in this environment (it is a pinned test dependency)")
-    helper = tmp_path / "helper"
-    made = uv(tmp_path, "init", "--lib", "--vcs", "none", "--name", "helper", str(helper))
-    assert made.returncode == 0, made.stderr
+    base = tmp_path_factory.mktemp("uv")
+    cache = base / "cache"
+
+    def run(cwd: Path, *args: str) -> None:
+        done = uv(cwd, *args, cache=cache)
+        assert done.returncode == 0, done.stderr
+
+    run(base, "init", "--lib", "--vcs", "none", "--name", "helper", str(base / "helper"))
+    project = base / "example-lib"
+    project.mkdir()
+    run(project, "init", "--lib", "--vcs", "none", "--name", "example-lib", ".")
+    run(project, "add", "--frozen", "../helper")
+    run(project, "lock")
+    (project / ".gitignore").write_text(".venv/\n__pycache__/\n")
+    return base
+
+
+@pytest.fixture
+def uv_project(uv_template: Path, tmp_path: Path) -> GitRepo:
+    """A fresh copy of the uv project, committed in a new git repository."""
+    shutil.copytree(uv_template / "helper", tmp_path / "helper")
+    shutil.copytree(uv_template / "example-lib", tmp_path / "example-lib")
     repo = GitRepo(tmp_path / "example-lib")
-    made = uv(repo.path, "init", "--lib", "--vcs", "none", "--name", "example-lib", ".")
-    assert made.returncode == 0, made.stderr
-    added = uv(repo.path, "add", "--frozen", "../helper")
-    assert added.returncode == 0, added.stderr
-    locked = uv(repo.path, "lock")
-    assert locked.returncode == 0, locked.stderr
-    repo.write(".gitignore", ".venv/\n__pycache__/\n")
     repo.commit("chore: uv init")
     return repo
 
