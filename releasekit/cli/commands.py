@@ -10,7 +10,7 @@ LAZY_GROUPS = {
     "server": "releasekit.server.cli:server",
     "client": "releasekit.cli.client_cmds:client_group",
     "forge": "releasekit.cli.forge_cmds:forge_group",
-    "init": "releasekit.cli.forge_cmds:init_cmd",
+    "init": "releasekit.cli.init_cmd:init_cmd",
     "bundle": "releasekit.cli.bundle_cmds:bundle_group",
 }
 
