@@ -269,14 +269,6 @@ def remote_url(root: Path) -> str | None:
     from releasekit.git import GitRepository
 
     try:
-        repo = GitRepository(root)
+        return GitRepository(root).remote_url()
     except ReleaseError:
         return None
-    name = repo.remote_name()
-    if name is None:
-        return None
-    # The URL is configuration, not history: read it from git's config, no subprocess.
-    import git
-
-    url = git.Repo(repo.root).remote(name).url
-    return str(url) if url else None

@@ -58,7 +58,7 @@ class GitRepository:
     """A git work tree, asked one question per git subprocess."""
 
     def __init__(self, root: Path) -> None:
-        # Plain subprocesses, not GitPython: importing it costs more than a whole
+        # Plain subprocesses (no git library): importing one cost more than a whole
         # `version --print` at 100k commits, and every question here is one git command anyway.
         self.root = root
         status, out, _ = self._run(
@@ -320,6 +320,14 @@ class GitRepository:
             if upstream in remotes:
                 return upstream
         return "origin" if "origin" in remotes else None
+
+    def remote_url(self) -> str | None:
+        """The URL of the branch's remote (else origin), or None without a remote."""
+        name = self.remote_name()
+        if name is None:
+            return None
+        status, out, _ = self._run("remote", "get-url", name, check=False)
+        return (out.strip() or None) if status == 0 else None
 
     def push(self, remote: str, branch: str, tag: str) -> None:
         """Push the branch and the tag together: both land or neither does."""

@@ -7,13 +7,14 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import Result
 
 from releasekit.errors import ReleaseError
-from releasekit.forge import resolve_repository
+from releasekit.forge import remote_url, resolve_repository
 from tests.conftest import GitRepo
 from tests.test_publish import refused_port
 from tests.test_release_cli import rk
@@ -323,3 +324,14 @@ def test_repository_that_cannot_be_told_is_refused() -> None:
         resolve_repository(None, {}, None)
     with pytest.raises(ReleaseError, match="is not OWNER/REPO"):
         resolve_repository("just-a-name", {}, None)
+
+
+def test_remote_url_is_read_from_git(project: GitRepo, tmp_path: Path) -> None:
+    assert remote_url(project.path) is None  # a repository without a remote
+    assert remote_url(tmp_path / "nowhere") is None  # not a repository at all
+    project.git("remote", "add", "upstream", "git@github.com:acme/upstream.git")
+    assert remote_url(project.path) is None  # neither the branch's remote nor origin
+    project.git("remote", "add", "origin", "https://github.com/acme/widgets.git")
+    assert remote_url(project.path) == "https://github.com/acme/widgets.git"
+    project.git("config", "branch.main.remote", "upstream")
+    assert remote_url(project.path) == "git@github.com:acme/upstream.git"
