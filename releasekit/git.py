@@ -288,6 +288,10 @@ class GitRepository:
             "rev-parse", "--verify", "HEAD", hint="make a first commit before releasing"
         )
 
+    def commit_of(self, rev: str) -> str:
+        """The sha of the commit `rev` (a tag, branch or sha) names."""
+        return self._out("rev-parse", "--verify", f"{rev}^{{commit}}")
+
     def head_message(self) -> str:
         return self._log("-1", "HEAD", "--")[0].message
 

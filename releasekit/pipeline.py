@@ -1,14 +1,16 @@
-"""`releasekit release`: plan, then carry the plan out step by step, resuming where a run stopped.
+"""`releasekit release`: plan every step, then carry out those still to do.
 
-Order (design §3): version files + changelog -> release commit -> build -> tag -> publish -> push.
-The build comes before the tag, so a failed build leaves no tag. A run that stops after the
-release commit leaves HEAD as the release commit; the next run sees it and carries on with what is
-missing (tag, upload, push), so a release is never bumped twice.
+Order (design §3): version files and lockfiles -> changelog -> release commit -> build -> tag ->
+publish -> push (-> forge release, its own command). The build comes before the tag, so a failed
+build leaves no tag. A run that stops after the release commit leaves HEAD as the release commit;
+the next run plans the same steps with the first ones done and carries on with the rest, so a
+release is never bumped twice. `--dry-run` prints the plan and stops before `carry_out`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from releasekit.changelog_step import changelog_to_release, with_changelog
@@ -25,8 +27,12 @@ from releasekit.release import (
 )
 from releasekit.steps import (
     ResumePoint,
+    StepPlan,
+    Wanted,
     find_resume_point,
+    fresh_steps,
     push_release,
+    resumed_steps,
     tag_release,
     write_and_commit,
 )
@@ -47,154 +53,160 @@ class PublishOptions:
 
 
 @dataclass(frozen=True)
-class ReleaseOutcome:
-    """What a run did (or, for a dry run, would do)."""
+class Prepared:
+    """A planned release: the version decision (None when resuming) and every step of it.
+
+    `steps` is None when there is nothing to release (`plan.reason` says why).
+    """
 
     plan: ReleasePlan | None
-    resumed: ResumePoint | None = None
-    steps: tuple[str, ...] = field(default_factory=tuple)
+    steps: StepPlan | None = None
+    remote: str | None = None
 
 
-def run_release(
-    config: Config,
-    request: ReleaseRequest,
-    *,
-    publish: PublishOptions | None = None,
-    dry_run: bool,
-    progress: Progress,
-) -> ReleaseOutcome:
-    """Plan and (unless `dry_run`) carry out a release; finishes an interrupted one first."""
+def prepare_release(
+    config: Config, request: ReleaseRequest, *, publish: PublishOptions | None = None
+) -> Prepared:
+    """Decide the release and list its steps; refusals come here, before anything changes."""
     repo = GitRepository(config.root)
     start = changelog_to_release(repo, config)
     branch = repo.current_branch()
     resume = find_resume_point(repo, config)
     if resume is not None:
-        pending = _pending(repo, config, resume, request, publish, branch)
-        if pending:
+        prepared = _resumed(repo, config, resume, request, publish, branch)
+        if prepared.steps is not None and prepared.steps.pending:
             resolve_channel(config, branch, request.prerelease)  # the same refusal as a fresh run
-            return _resume(repo, config, resume, pending, publish, branch, dry_run, progress)
+            return prepared
     state = gather_state(repo, config)
     plan = plan_release(state, config, request)
-    if plan.releasable:  # only now, with the version decided, does the changelog come in
-        plan = with_changelog(plan, config, start, state.today)
     current = state.history.current
-    if not plan.releasable and current is not None and (request.push or publish):
-        # Commits came after a release whose push or upload failed: finish that release.
-        point = ResumePoint(current.version, current.name, tagged=True)
-        pending = _pending(repo, config, point, request, publish, branch)
-        if pending:
-            return _resume(repo, config, point, pending, publish, branch, dry_run, progress)
-    if plan.releasable and repo.tag_exists(plan.tag):
+    if not plan.releasable:
+        if current is not None and (request.push or publish):
+            # Commits came after a release whose push or upload failed: finish that release.
+            point = ResumePoint(current.version, current.name, tagged=True)
+            prepared = _resumed(repo, config, point, request, publish, branch)
+            if prepared.steps is not None and prepared.steps.pending:
+                return prepared
+        return Prepared(plan)
+    plan = with_changelog(plan, config, start, state.today)  # only now, with the version decided
+    if repo.tag_exists(plan.tag):
         raise GitError(
             f"tag {plan.tag} already exists (not reachable from {plan.branch})",
             hint=f"see where it points with `git show {plan.tag}`; delete it if it is stale, "
             "or release another version",
         )
-    if plan.releasable and publish is not None:
-        _refuse_existing(config, state.project.name, plan, publish)
-    if not plan.releasable or dry_run:
-        return ReleaseOutcome(plan=plan)
+    remote = _remote_for(repo, request)
+    listed, label = _index_listing(config, str(plan.next), publish)
+    if listed and publish is not None and not publish.force:
+        raise PublishError(
+            f"{state.project.name} {plan.next} already exists on {label}: "
+            + ", ".join(sorted(listed)),
+            hint="release another version, or pass --force if the index allows overwriting",
+        )
+    wanted = Wanted(label, publish.outdir if publish else "dist", remote)
     assert plan.next is not None
-    steps: list[str] = []
-
-    def record(line: str) -> None:
-        steps.append(line)
-        progress(line)
-
-    if plan.changelog_note:
-        record(plan.changelog_note)
-    write_and_commit(repo, plan, record)
-    dists = _build(config, plan.next, publish, record) if publish else None
-    tag_release(repo, plan.tag, plan.next, plan.section, record)
-    if publish and dists:
-        _publish(config, dists, publish, record)
-    if request.push:
-        push_release(repo, plan.push_to, plan.branch, plan.tag, record)
-    return ReleaseOutcome(plan=plan, steps=tuple(steps))
+    steps = StepPlan(
+        plan.next,
+        plan.tag,
+        plan.branch,
+        fresh_steps(plan, config.changelog_file, wanted),
+        index_files=listed if publish else None,
+    )
+    return Prepared(plan, steps, remote)
 
 
-def _refuse_existing(config: Config, name: str, plan: ReleasePlan, publish: PublishOptions) -> None:
-    """Before anything changes: the version must not be on the index yet (unless --force)."""
+def _remote_for(repo: GitRepository, request: ReleaseRequest) -> str | None:
+    """The remote --push-tag pushes to; refused up front when there is none."""
+    if not request.push:
+        return None
+    remote = repo.remote_name()
+    if remote is None:
+        raise GitError(
+            "--push-tag was given but the repository has no remote",
+            hint="add one with `git remote add origin URL`, or drop --push-tag",
+        )
+    return remote
+
+
+def _index_listing(
+    config: Config, version: str, publish: PublishOptions | None
+) -> tuple[dict[str, str], str | None]:
+    """What the index lists for `version` (asked once, before any step) and the index's label."""
+    if publish is None:
+        return {}, None
+    from releasekit.build import project_name
     from releasekit.publish import existing_files, resolve_target
 
     target = resolve_target(config, publish.repository)
-    present = existing_files(target, name, str(plan.next))
-    if present and not publish.force:
-        raise PublishError(
-            f"{name} {plan.next} already exists on {target.label}: {', '.join(sorted(present))}",
-            hint="release another version, or pass --force if the index allows overwriting",
-        )
+    return existing_files(target, project_name(config.root), version), target.label
 
 
-def _pending(
+def _resumed(
     repo: GitRepository,
     config: Config,
     point: ResumePoint,
     request: ReleaseRequest,
     publish: PublishOptions | None,
     branch: str,
-) -> list[str]:
-    """The steps an earlier run of this release did not finish: tag, publish, push."""
-    steps = [] if point.tagged else ["tag"]
-    if publish is not None and not _published(config, point.version, publish):
-        steps.append("publish")
-    if request.push:
-        remote = repo.remote_name()
-        done = remote is not None and all(repo.remote_has(remote, branch, point.tag))
-        if not done:
-            steps.append("push")
-    return steps
-
-
-def _published(config: Config, version: Version, publish: PublishOptions) -> bool:
-    """Whether the index already lists an sdist and a wheel of `version`."""
-    from releasekit.build import project_name
-    from releasekit.publish import existing_files, resolve_target
-
-    target = resolve_target(config, publish.repository)
-    files = existing_files(target, project_name(config.root), str(version))
-    return any(f.endswith(".whl") for f in files) and any(f.endswith(".tar.gz") for f in files)
-
-
-def _resume(
-    repo: GitRepository,
-    config: Config,
-    point: ResumePoint,
-    pending: list[str],
-    publish: PublishOptions | None,
-    branch: str,
-    dry_run: bool,
-    progress: Progress,
-) -> ReleaseOutcome:
-    progress(f"resuming the release of {point.version}: {', '.join(pending)} left to do")
-    if dry_run:
-        return ReleaseOutcome(plan=None, resumed=point, steps=tuple(f"would {s}" for s in pending))
-    if "publish" in pending and point.tagged and not repo.tag_points_at_head(point.tag):
+) -> Prepared:
+    """The steps of a release an earlier run began: commit done, maybe tag, upload, push too."""
+    listed, label = _index_listing(config, str(point.version), publish)
+    published = any(f.endswith(".whl") for f in listed) and any(
+        f.endswith(".tar.gz") for f in listed
+    )
+    remote = _remote_for(repo, request)
+    pushed = remote is not None and all(repo.remote_has(remote, branch, point.tag))
+    sha = repo.commit_of(point.tag) if point.tagged else repo.head_sha()
+    wanted = Wanted(label, publish.outdir if publish else "dist", remote)
+    subject = config.commit_message.replace("{version}", str(point.version)).splitlines()[0]
+    steps = StepPlan(
+        point.version,
+        point.tag,
+        branch,
+        resumed_steps(point, sha, subject, branch, wanted, published=published, pushed=pushed),
+        resumed=True,
+        index_files=listed if publish else None,
+    )
+    if not steps.pending:
+        return Prepared(None, steps, remote)
+    if steps.todo("publish") and point.tagged and not repo.tag_points_at_head(point.tag):
         raise PublishError(
             f"{point.tag} was never uploaded, and HEAD has moved on since",
             hint=f"check out {point.tag} and run `releasekit publish` there, then release again",
         )
-    steps: list[str] = []
+    if steps.todo("tag") and repo.tag_exists(point.tag):
+        raise GitError(
+            f"tag {point.tag} exists but does not point at the release commit HEAD",
+            hint=f"inspect it with `git show {point.tag}`; delete it if it is stale",
+        )
+    return Prepared(None, steps, remote)
 
-    def record(line: str) -> None:
-        steps.append(line)
-        progress(line)
 
-    dists = (
-        _build(config, point.version, publish, record) if publish and "publish" in pending else None
-    )
-    if "tag" in pending:
-        if repo.tag_exists(point.tag):
-            raise GitError(
-                f"tag {point.tag} exists but does not point at the release commit HEAD",
-                hint=f"inspect it with `git show {point.tag}`; delete it if it is stale",
-            )
-        tag_release(repo, point.tag, point.version, _notes_of(config, point), record)
-    if publish and dists:
-        _publish(config, dists, publish, record)
-    if "push" in pending:
-        push_release(repo, repo.remote_name(), branch, point.tag, record)
-    return ReleaseOutcome(plan=None, resumed=point, steps=tuple(steps))
+def carry_out(
+    config: Config,
+    prepared: Prepared,
+    *,
+    publish: PublishOptions | None,
+    progress: Progress,
+) -> None:
+    """Run the planned steps still to do, in order; each reports what it did through `progress`."""
+    steps = prepared.steps
+    assert steps is not None
+    repo = GitRepository(config.root)
+    plan = prepared.plan
+    if steps.todo("commit"):
+        assert plan is not None
+        if plan.changelog_note:
+            progress(plan.changelog_note)
+        write_and_commit(repo, plan, config.changelog_file, progress)
+    dists = _build(config, steps.version, publish, progress) if steps.todo("build") else None
+    if steps.todo("tag"):
+        notes = plan.section if plan is not None else _notes_of(config, steps.version)
+        tag_release(repo, steps.tag, steps.version, notes, progress)
+    if steps.todo("publish") and publish is not None and dists is not None:
+        _publish(config, dists, publish, progress, steps.index_files)
+    if steps.todo("push"):
+        push_release(repo, prepared.remote, steps.branch, steps.tag, progress)
 
 
 def _build(
@@ -210,12 +222,21 @@ def _build(
 
 
 def _publish(
-    config: Config, dists: Distributions, publish: PublishOptions, progress: Progress
+    config: Config,
+    dists: Distributions,
+    publish: PublishOptions,
+    progress: Progress,
+    present: Mapping[str, str] | None,
 ) -> None:
     from releasekit.publish import publish as upload_and_verify
 
     upload_and_verify(
-        config, dists, repository=publish.repository, force=publish.force, progress=progress
+        config,
+        dists,
+        repository=publish.repository,
+        force=publish.force,
+        progress=progress,
+        present=present,
     )
 
 
@@ -239,8 +260,8 @@ def publish_current(
     )
 
 
-def _notes_of(config: Config, point: ResumePoint) -> str:
+def _notes_of(config: Config, version: Version) -> str:
     from releasekit.changelog import extract_section
     from releasekit.notes import read_changelog
 
-    return extract_section(read_changelog(config) or "", str(point.version)) or ""
+    return extract_section(read_changelog(config) or "", str(version)) or ""

@@ -49,15 +49,21 @@ def publish(
     force: bool,
     progress: Progress,
     env: Mapping[str, str] | None = None,
+    present: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """Check the index, upload what is missing (or different, with `force`), verify; uploaded names."""
+    """Check the index, upload what is missing (or different, with `force`), verify; uploaded names.
+
+    `present` is what the index listed when the release was planned; without it, the index is
+    asked here first.
+    """
     target = resolve_target(config, repository, env)
 
     def say(line: str) -> None:
         progress(target.scrub(line))
 
-    say(f"checking {target.label} for {dists.name} {dists.version}")
-    present = existing_files(target, dists.name, dists.version)
+    if present is None:
+        say(f"checking {target.label} for {dists.name} {dists.version}")
+        present = existing_files(target, dists.name, dists.version)
     local = {path.name: sha256_of(path) for path in dists.files}
     conflicts = sorted(name for name in present if present[name] != local.get(name))
     if conflicts and not force:

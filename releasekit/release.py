@@ -3,7 +3,7 @@
 `plan_release(state, config, request)` decides the version, the version-file edits, tag and commit
 message, from git and pyproject.toml only: the changelog never decides or blocks a version. The
 release pipeline adds the changelog edit afterwards (`notes.release_edit`). `--dry-run` prints
-the plan; `pipeline.run_release` carries it out.
+the plan; `pipeline.prepare_release` lists its steps and `pipeline.carry_out` runs them.
 """
 
 from __future__ import annotations
@@ -186,7 +186,7 @@ def plan_release(state: RepoState, config: Config, request: ReleaseRequest) -> R
     new = base.next
     if new is None:
         return base
-    tag = config.format_tag(str(new))  # run_release checks that no branch has this tag yet
+    tag = config.format_tag(str(new))  # prepare_release checks that no branch has this tag yet
     # A final release lists everything since the last final release; a prerelease since the last tag.
     listed = (changeset if new.is_prerelease else since_final).changes
     return replace(

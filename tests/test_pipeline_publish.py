@@ -175,9 +175,15 @@ def test_upload_failure_after_tag_is_resumed(
     assert released(project) == ["v0.1.0"]
     assert index.stored() == {}
     monkeypatch.setenv("RELEASEKIT_PASSWORD", PASSWORD)
+    dry = publish_release(project, index, "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    left = "resuming the release of 0.1.0 (v0.1.0): build, publish left to do"
+    assert dry.stdout.startswith(f"{left}\nsteps:\n")
+    assert "  done   tag: v0.1.0\n" in dry.stdout
+    assert dry.stdout.endswith("dry run: nothing was changed\n") and index.stored() == {}
     again = publish_release(project, index)
     assert again.exit_code == 0, again.output
-    assert "resuming the release of 0.1.0: publish left to do" in again.stdout
+    assert again.stdout.startswith(dry.stdout.removesuffix("dry run: nothing was changed\n"))
     assert len(index.stored()) == 2
     assert released(project) == ["v0.1.0"]
     done = publish_release(project, index)

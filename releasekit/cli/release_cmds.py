@@ -186,27 +186,27 @@ def release_cmd(
     strict: bool,
 ) -> None:
     """Version files, changelog, release commit, build, tag, publish, push."""
-    from releasekit.cli.render import format_plan, format_resume
-    from releasekit.pipeline import PublishOptions, run_release
+    from releasekit.cli.render import format_plan, format_steps
+    from releasekit.pipeline import PublishOptions, carry_out, prepare_release
     from releasekit.release import ReleaseRequest
 
+    config = _config(ctx)
     request = ReleaseRequest(level=level, prerelease=prerelease_type, push=push_tag)
     options = PublishOptions(repository, force, not no_isolation, outdir) if publish else None
-    outcome = run_release(
-        _config(ctx), request, publish=options, dry_run=dry_run, progress=_progress
-    )
-    if outcome.resumed is not None:
-        click.echo(format_resume(outcome))
+    prepared = prepare_release(config, request, publish=options)
+    if prepared.steps is None:
+        assert prepared.plan is not None
+        _nothing(prepared.plan.reason, strict)
         return
-    assert outcome.plan is not None
-    if not outcome.plan.releasable:
-        _nothing(outcome.plan.reason, strict)
-        return
+    if prepared.plan is not None:
+        click.echo(format_plan(prepared.plan, verbose=ctx.verbose, brief=not dry_run))
+    click.echo(format_steps(prepared.steps))
     if dry_run:
-        click.echo(format_plan(outcome.plan, verbose=ctx.verbose, publish=options))
         click.echo("dry run: nothing was changed")
         return
-    click.echo(f"released {outcome.plan.next} ({outcome.plan.tag})")
+    click.echo("running:")
+    carry_out(config, prepared, publish=options, progress=_progress)
+    click.echo(f"released {prepared.steps.version} ({prepared.steps.tag})")
 
 
 def _progress(line: str) -> None:
@@ -253,21 +253,20 @@ def publish_cmd(
     skip_build: bool,
 ) -> None:
     """Upload the declared version to an index, refusing one that is already there."""
-    from releasekit.pipeline import PublishOptions, publish_current, run_release
+    from releasekit.cli.render import format_steps
+    from releasekit.pipeline import PublishOptions, carry_out, prepare_release, publish_current
     from releasekit.release import ReleaseRequest
 
     config = _config(ctx)
     options = PublishOptions(repository, force, not no_isolation, outdir)
     if level is not None:
-        outcome = run_release(
-            config,
-            ReleaseRequest(level=level, prerelease=prerelease_type),
-            publish=options,
-            dry_run=False,
-            progress=_progress,
-        )
-        if outcome.plan is not None and not outcome.plan.releasable:
-            _nothing(outcome.plan.reason, strict=False)
+        request = ReleaseRequest(level=level, prerelease=prerelease_type)
+        prepared = prepare_release(config, request, publish=options)
+        if prepared.steps is None:
+            _nothing(prepared.plan.reason if prepared.plan else "nothing to release", strict=False)
+            return
+        click.echo(format_steps(prepared.steps))
+        carry_out(config, prepared, publish=options, progress=_progress)
         return
     uploaded = publish_current(config, options, skip_build=skip_build, progress=_progress)
     click.echo(f"published {', '.join(uploaded) or 'nothing new (already on the index)'}")

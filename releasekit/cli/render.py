@@ -10,8 +10,8 @@ import click
 from releasekit.release import ReleasePlan, describe_changes
 
 if TYPE_CHECKING:
-    from releasekit.pipeline import PublishOptions, ReleaseOutcome
     from releasekit.project import FileEdit
+    from releasekit.steps import StepPlan
 
 
 def echo_diffs(edits: Sequence[FileEdit]) -> None:
@@ -19,10 +19,8 @@ def echo_diffs(edits: Sequence[FileEdit]) -> None:
         click.echo(edit.diff().rstrip("\n"))
 
 
-def format_plan(
-    plan: ReleasePlan, *, verbose: bool, brief: bool = False, publish: PublishOptions | None = None
-) -> str:
-    """The whole plan: versions and why, deciding commits, diffs, section, tag, push."""
+def format_plan(plan: ReleasePlan, *, verbose: bool, brief: bool = False) -> str:
+    """The version decision and why, deciding commits; unless `brief`, the diffs and section."""
     current = str(plan.current) if plan.current else "(no release yet)"
     lines = [
         f"branch {plan.branch} (channel {plan.channel})",
@@ -44,24 +42,16 @@ def format_plan(
         lines.append(f"changelog: {plan.changelog_note}")
     lines.append("changelog section:")
     lines.extend(f"  {line}" if line else "" for line in plan.section.rstrip("\n").splitlines())
-    lines.append(f"commit: {plan.commit_message}")
-    lines.append(f"tag: {plan.tag} (annotated)")
-    if publish is not None:
-        where = publish.repository or "the default repository"
-        lines.append(
-            f"build: sdist and wheel of {plan.next} into {publish.outdir}/ (before the tag)"
-        )
-        lines.append(f"publish: upload to {where}, then verify each file's sha256 on the index")
-    if plan.push_to:
-        lines.append(f"push: {plan.branch} and {plan.tag} to {plan.push_to}")
-    else:
-        lines.append("push: nothing (pass --push-tag to push)")
     return "\n".join(lines)
 
 
-def format_resume(outcome: ReleaseOutcome) -> str:
-    assert outcome.resumed is not None
-    head = f"release {outcome.resumed.version} ({outcome.resumed.tag})"
-    if not outcome.steps:
-        return f"{head}: nothing left to do"
-    return "\n".join([f"finishing {head}:", *(f"  {step}" for step in outcome.steps)])
+def format_steps(steps: StepPlan) -> str:
+    """Every step of the release in the order it runs: to do, done (by an earlier run) or skip."""
+    if steps.resumed:
+        left = ", ".join(steps.pending) or "nothing"
+        head = f"resuming the release of {steps.version} ({steps.tag}): {left} left to do"
+    else:
+        head = f"releasing {steps.version} ({steps.tag}):"
+    lines = [head, "steps:"]
+    lines.extend(f"  {step.state:<6} {step.name}: {step.detail}" for step in steps.steps)
+    return "\n".join(lines)
