@@ -23,8 +23,11 @@ from starlette.routing import Route
 from releasekit.server.auth import Authenticator, AuthError
 from releasekit.server.bundle_locks import bundle_lock
 from releasekit.server.catalogue import Catalogue, PendingFile, metadata_state_name
+from releasekit.server.find_links import find_links_page
+from releasekit.server.gate import auth_request
+from releasekit.server.metadata import ArchiveError, parse_filename
 from releasekit.server.metrics import CONTENT_TYPE as METRICS_TYPE
-from releasekit.server.metrics import Metrics
+from releasekit.server.metrics import Metrics, metrics_token_matches, multiprocess_dir_from_env
 from releasekit.server.pages import PageSet
 from releasekit.server.problems import problem
 from releasekit.server.settings import Settings
@@ -76,7 +79,8 @@ async def package_file(request: Request) -> Response:
         return await _send_file(request, state, path, etag, "text/plain; charset=utf-8", None)
     path = state.storage.path(record.filename)
     etag = f'"{record.sha256}"'
-    return await _send_file(request, state, path, etag, "application/octet-stream", project)
+    download = (project, record.version)
+    return await _send_file(request, state, path, etag, "application/octet-stream", download)
 
 
 async def _pending_file(request: Request, state: IndexState, waiting: PendingFile) -> Response:
@@ -84,7 +88,12 @@ async def _pending_file(request: Request, state: IndexState, waiting: PendingFil
     stored = waiting.stored
     etag = f'"{stored.size:x}-{stored.mtime_ns:x}"'
     path = state.storage.path(stored.filename)
-    return await _send_file(request, state, path, etag, "application/octet-stream", waiting.project)
+    try:
+        version = parse_filename(stored.filename).version
+    except ArchiveError:
+        version = "unknown"
+    download = (waiting.project, version)
+    return await _send_file(request, state, path, etag, "application/octet-stream", download)
 
 
 async def _send_file(
@@ -93,23 +102,38 @@ async def _send_file(
     path: Path,
     etag: str,
     media_type: str,
-    download_of: str | None,
+    download_of: tuple[str, str] | None,
 ) -> Response:
-    """Serve `path` with ETag, HEAD and Range; a GET counts as a download of `download_of`."""
+    """Serve `path` with ETag, HEAD and Range; a whole-file GET counts as a download of
+    `download_of` (project, version). Behind nginx (`--accel-redirect`) nginx sends the bytes."""
     headers = {
         "etag": etag,
         "cache-control": f"public, max-age={state.settings.cache_control}, immutable",
     }
     if request.headers.get("if-none-match") in (etag, f"W/{etag}"):
         return Response(status_code=304, headers=headers)
-    if request.method == "GET" and download_of is not None:
-        state.metrics.downloads.labels(download_of).inc()
+    # A range read (uv peeking at a wheel's metadata) is not a download.
+    if request.method == "GET" and download_of is not None and "range" not in request.headers:
+        state.metrics.downloads.labels(*download_of).inc()
+    if state.settings.accel_redirect:
+        return _accel_redirect(state, path, headers, media_type)
     try:
         stat_result = await run_in_threadpool(path.stat)
     except FileNotFoundError:
         # Removed by hand a moment ago: the poller will drop it from the pages.
         return problem(404, f"no file named {path.name!r} on this index", "not-found")
     return FileResponse(path, headers=headers, media_type=media_type, stat_result=stat_result)
+
+
+def _accel_redirect(
+    state: IndexState, path: Path, headers: dict[str, str], media_type: str
+) -> Response:
+    """Let nginx send `path` (sendfile, Range, HEAD) from its internal location."""
+    relative = path.relative_to(state.settings.packages_dir).as_posix()
+    headers["x-accel-redirect"] = state.settings.accel_redirect + relative
+    # nginx takes the type from the internal location; keep ours for the client.
+    headers["content-type"] = media_type
+    return Response(b"", headers=headers)
 
 
 async def health(request: Request) -> Response:
@@ -142,11 +166,13 @@ async def ready(request: Request) -> Response:
 async def metrics(request: Request) -> Response:
     """Prometheus exposition; needs the `list` permission when listing is authenticated."""
     state: IndexState = request.app.state.index
-    try:
-        await authorize(request, "list", None)
-    except AuthError as exc:
-        return auth_problem(exc)
-    return Response(state.metrics.render(), media_type=METRICS_TYPE)
+    token = state.settings.metrics_token
+    if not metrics_token_matches(request.headers.get("authorization"), token):
+        try:
+            await authorize(request, "list", None)
+        except AuthError as exc:
+            return auth_problem(exc)
+    return Response(await run_in_threadpool(state.metrics.render), media_type=METRICS_TYPE)
 
 
 def create_app(
@@ -169,7 +195,7 @@ def create_app(
     pages.rebuild(catalogue.projects if fresh else changed)
     if changed or fresh:
         catalogue.save()
-    counters = Metrics(catalogue)
+    counters = Metrics(catalogue, multiprocess_dir_from_env())
     authenticator.on_refusal = lambda reason: counters.auth_refusals.labels(reason).inc()
     counters.registry.register(PendingCollector(catalogue))
     counters.registry.register(DiskCollector(storage))
@@ -199,8 +225,11 @@ def create_app(
         Route("/", upload_endpoint, methods=["POST"]),
         Route("/legacy/", upload_endpoint, methods=["POST"]),
         Route("/legacy", upload_endpoint, methods=["POST"]),
+        Route("/packages/", find_links_page, methods=["GET", "HEAD"]),
+        Route("/packages", find_links_page, methods=["GET", "HEAD"]),
         Route("/packages/{filename}", package_file, methods=["GET", "HEAD"]),
         Route("/bundles/{bundle}/{lock}", bundle_lock, methods=["GET", "HEAD"]),
+        Route("/-/auth", auth_request, methods=["GET", "HEAD"]),
         Route(settings.health_endpoint, health, methods=["GET", "HEAD"]),
         Route("/ready", ready, methods=["GET", "HEAD"]),
         Route("/metrics", metrics, methods=["GET"]),

@@ -57,6 +57,11 @@ class Settings:
     min_free_space: int = 256 * 1024 * 1024
     # How often temp files of dead uploads are collected (also once at start-up).
     temp_sweep_interval: float = 60.0
+    # Behind nginx: answer authorized downloads with X-Accel-Redirect to this internal location.
+    accel_redirect: str = ""
+    # A bearer token that may read /metrics whatever --authenticate says (Prometheus).
+    metrics_token: str | None = None
+    allow_anonymous_uploads: bool = False
 
     @property
     def state_dir(self) -> Path:
@@ -120,7 +125,7 @@ _NUMBERS: Mapping[str, tuple[type[int] | type[float], float]] = {
     "max_connections": (int, 0),
     "temp_sweep_interval": (float, 0.1),
 }
-_FLAGS = frozenset({"overwrite", "auth_throttle", "server_header"})
+_FLAGS = frozenset({"overwrite", "auth_throttle", "server_header", "allow_anonymous_uploads"})
 _TRUE, _FALSE = frozenset({"1", "true", "yes", "on"}), frozenset({"0", "false", "no", "off", ""})
 
 
@@ -133,6 +138,34 @@ def _number(name: str, value: Any) -> int | float:
     if number < least:
         raise ConfigError(f"{name} must be at least {least}, not {value!r}")
     return number
+
+
+def _accel_location(value: str) -> str:
+    text = value.strip()
+    if not text:
+        return ""
+    location = "/" + text.strip("/") + "/"
+    if not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+/", location) or "/../" in location:
+        raise ConfigError(
+            f"--accel-redirect {value!r} is not an internal location path",
+            hint="use the path of nginx's `internal` location, e.g. /_releasekit_files/",
+        )
+    return location
+
+
+def check_upload_safety(settings: Settings) -> None:
+    """Refuse a password file with anonymous uploads (pypiserver's `-a download,list` trap)."""
+    if settings.passwords is None or "update" in settings.authenticate:
+        return
+    if settings.allow_anonymous_uploads:
+        return
+    raise ConfigError(
+        f"a password file is given ({settings.passwords}) but uploads need no credentials "
+        f"(--authenticate {','.join(sorted(settings.authenticate)) or '.'}): anyone could upload",
+        hint="add update to --authenticate (e.g. -a update,download,list) and give read-only "
+        "users `releasekit server user add NAME --role read`; pass --allow-anonymous-uploads "
+        "only if anonymous uploads are really meant",
+    )
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -172,6 +205,8 @@ def _coerce(name: str, value: Any) -> Any:
             return int(value)
         except ValueError:
             raise ConfigError(f"{name} must be a whole number, not {value!r}") from None
+    if name == "accel_redirect":
+        return _accel_location(str(value))
     if name == "poll_interval":
         return float(value)
     return str(value)

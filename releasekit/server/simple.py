@@ -50,15 +50,22 @@ def external_prefix(scope: Scope, forwarded: str | None) -> str:
     return str(prefix)
 
 
-def route_of(path: str) -> str:
-    """A low-cardinality route label for metrics and logs."""
+def route_of(path: str, known: frozenset[str] = frozenset()) -> str:
+    """A low-cardinality route label for metrics and logs.
+
+    Anything unknown is `other`: a label per made-up path would let any client grow the
+    metrics without bound.
+    """
     if path.startswith("/simple"):
         return "simple_root" if path in ("/simple", "/simple/") else "simple_project"
+    if path in ("/packages", "/packages/"):
+        return "find_links"
     if path.startswith("/packages/"):
         return "metadata" if path.endswith(".metadata") else "file"
     if path in ("/", "/legacy", "/legacy/"):
         return "root"
-    return path.strip("/").split("/")[0] or "root"
+    first = path.strip("/").split("/")[0]
+    return first if first in known else "other"
 
 
 class IndexFront:
@@ -69,6 +76,8 @@ class IndexFront:
         self.state = state
         self.prefix = state.settings.url_prefix
         self.files = SmallFileCache()
+        health = state.settings.health_endpoint.strip("/").split("/")[0]
+        self.known_routes = frozenset({health, "ready", "metrics", "-"})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -97,7 +106,7 @@ class IndexFront:
             scope = {**scope, "path": path[len(self.prefix) :] or "/"}
             scope["root_path"] = scope.get("root_path", "") + self.prefix
             path = scope["path"]
-        info.route = route_of(path)
+        info.route = route_of(path, self.known_routes)
         try:
             if path.startswith("/simple") and scope["method"] in ("GET", "HEAD"):
                 await self.simple(scope, path, send_wrapper)
@@ -195,6 +204,8 @@ class IndexFront:
 
     async def package(self, scope: Scope, path: str, send: Send) -> bool:
         """Answer a whole-file GET/HEAD of a small indexed file; False leaves it to the router."""
+        if self.state.settings.accel_redirect:
+            return False  # nginx sends the bytes: the router answers with X-Accel-Redirect
         record = self.state.catalogue.files.get(unquote(path[len("/packages/") :]))
         if record is None or record.size > SMALL_FILE:
             return False
@@ -222,7 +233,7 @@ class IndexFront:
         if data is None:
             return False
         if scope["method"] == "GET":
-            self.state.metrics.downloads.labels(record.project).inc()
+            self.state.metrics.downloads.labels(record.project, record.version).inc()
         body = data if scope["method"] == "GET" else b""
         await _send(send, 200, file_headers(record, len(data), max_age), body)
         return True

@@ -28,6 +28,9 @@ TEMP_PREFIX = ".releasekit-upload-"
 # got renamed is from a process killed in between; one this old is certainly dead.
 STALE_NEW_SECONDS = 60
 LOCK_STRIPES = 256
+# Directories the index creates are traversable by a web server running as another user (nginx's
+# www-data); files it writes for serving are atomic.SERVED (0644), secrets atomic.SECRET.
+DIR_MODE = 0o755
 
 
 class FileExistsConflict(IndexServerError):
@@ -120,9 +123,19 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def make_dirs(directory: Path) -> None:
+    """Create `directory` and missing parents as 0755 whatever the umask (existing ones untouched)."""
+    if directory.is_dir():
+        return
+    make_dirs(directory.parent)
+    with contextlib.suppress(FileExistsError):
+        directory.mkdir()
+        directory.chmod(DIR_MODE)
+
+
 def atomic_write(target: Path, data: bytes, *, fsync: bool = True) -> None:
     """Write a state file atomically, world-readable: a web server in front may serve it."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(target.parent)
     write_atomic(target, data, mode=SERVED, durable=fsync)
 
 
@@ -150,7 +163,7 @@ class LocalStorage(Storage):
 
     def prepare(self) -> None:
         """Create the directories and remove temp files left by uploads that died."""
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.state_dir)
         self.collect_temp()
 
     def collect_temp(self) -> tuple[int, int]:
@@ -233,6 +246,7 @@ class LocalStorage(Storage):
     def commit(self, temp: Path, filename: str, *, overwrite: bool) -> StoredFile:
         target = self.root / filename
         with temp.open("rb") as handle:
+            os.fchmod(handle.fileno(), SERVED)  # private while written, readable once stored
             os.fsync(handle.fileno())
             # The record describes this inode, whatever lands at `target` afterwards.
             st = os.fstat(handle.fileno())

@@ -294,7 +294,7 @@ def test_health_ready_metrics_and_welcome(loaded: TestClient) -> None:
     wait_for(indexed)  # the four files copied in before the start are indexed in the background
     loaded.get("/packages/alpha-1.0-py3-none-any.whl")
     metrics = loaded.get("/metrics").text
-    assert 'releasekit_downloads_total{project="alpha"} 1.0' in metrics
+    assert 'releasekit_downloads_total{project="alpha",version="1.0"} 1.0' in metrics
     assert "releasekit_files_stored 4.0" in metrics
     welcome = loaded.get("/")
     assert "beta-lib" in welcome.text and "1.1" in welcome.text
