@@ -85,12 +85,15 @@ def start_index(tmp_path: Path) -> Iterator[Callable[..., Index]]:
     entry = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
     htpasswd.write_text(f"{USER}:{entry}\n")
 
-    def start(*, authenticate: str = "update", overwrite: bool = False) -> Index:
+    def start(
+        *, authenticate: str = "update", overwrite: bool = False, extra: tuple[str, ...] = ()
+    ) -> Index:
         packages = tmp_path / f"packages{len(started)}"
         packages.mkdir()
         command = [sys.executable, "-m", "releasekit", "server", "run", str(packages)]
         command += ["-p", "0", "-i", "127.0.0.1", "-P", str(htpasswd), "-a", authenticate]
         command += ["-o"] if overwrite else []
+        command += extra
         log_path = tmp_path / f"index{len(started)}.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)

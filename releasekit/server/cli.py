@@ -9,13 +9,15 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import click
 
-from releasekit.server.settings import ENV_PREFIX, Settings, load_settings
+from releasekit.server.settings import ENV_PREFIX, Settings, check_upload_safety, load_settings
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client in each worker
 _CONFIG = click.option(
     "--config",
     "config_file",
@@ -105,12 +107,26 @@ def server() -> None:
     default=None,
     help="Send `Server: uvicorn`.  [default: off]",
 )
+@click.option(
+    "--accel-redirect", help="Behind nginx: internal location for X-Accel-Redirect downloads."
+)
+@click.option(
+    "--metrics-token",
+    help="Bearer token that may read /metrics (or RELEASEKIT_SERVER_METRICS_TOKEN).",
+)
+@click.option(
+    "--allow-anonymous-uploads",
+    is_flag=True,
+    default=None,
+    help="Allow a password file with uploads that need none (refused otherwise).",
+)
 @_CONFIG
 def run(packages_dir: Path | None, config_file: Path | None, **flags: Any) -> None:
     """Serve PACKAGES_DIR as a package index (simple API, uploads, health, metrics)."""
     if flags.get("passwords") == ".":
         flags["passwords"] = None
     settings = _settings(config_file, packages_dir=packages_dir, **flags)
+    check_upload_safety(settings)
     try:
         import uvicorn
     except ImportError:
@@ -131,11 +147,17 @@ def run(packages_dir: Path | None, config_file: Path | None, **flags: Any) -> No
         **_connection_options(settings),
     }
     if settings.workers > 1:
-        # Each worker process builds its own app from the environment we export here.
+        # Each worker process builds its own app from the environment we export here, and
+        # counts into one shared metrics directory so /metrics sums over the workers.
         os.environ.update(_settings_env(settings))
-        uvicorn.run(
-            "releasekit.server.cli:app_from_env", factory=True, workers=settings.workers, **common
-        )
+        with tempfile.TemporaryDirectory(prefix="releasekit-metrics-") as shared:
+            os.environ[MULTIPROC_ENV] = shared
+            uvicorn.run(
+                "releasekit.server.cli:app_from_env",
+                factory=True,
+                workers=settings.workers,
+                **common,
+            )
         return
     uvicorn.run(_build_app(settings), **common)
 
@@ -241,7 +263,13 @@ def _settings_env(settings: Settings) -> dict[str, str]:
                 "server_header",
             )
         },
+)
+@click.option(
+        "accel_redirect": settings.accel_redirect,
+        "allow_anonymous_uploads": "1" if settings.allow_anonymous_uploads else "0",
     }
+    if settings.metrics_token:
+        values["metrics_token"] = settings.metrics_token
     if settings.passwords is not None:
         values["passwords"] = str(settings.passwords)
     if settings.fallback_url:
