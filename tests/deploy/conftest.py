@@ -48,13 +48,16 @@ def basic(user: str = USER, password: str = PASSWORD) -> str:
 
 
 def get(
-    url: str, accept: str | None = None, headers: dict[str, str] | None = None
+    url: str,
+    accept: str | None = None,
+    headers: dict[str, str] | None = None,
+    method: str = "GET",
 ) -> tuple[int, Message, bytes]:
     """(status, headers, body) for every status (headers case-insensitive); 0: nothing listens."""
     sent = dict(headers or {})
     if accept:
         sent["Accept"] = accept
-    request = urllib.request.Request(url, headers=sent)
+    request = urllib.request.Request(url, headers=sent, method=method)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, response.headers, response.read()
