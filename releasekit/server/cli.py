@@ -115,6 +115,9 @@ def server() -> None:
     help="Bearer token that may read /metrics (or RELEASEKIT_SERVER_METRICS_TOKEN).",
 )
 @click.option(
+    "--metrics-token-file", help="File holding the /metrics bearer token (a mounted secret)."
+)
+@click.option(
     "--allow-anonymous-uploads",
     is_flag=True,
     default=None,
@@ -263,8 +266,6 @@ def _settings_env(settings: Settings) -> dict[str, str]:
                 "server_header",
             )
         },
-)
-@click.option(
         "accel_redirect": settings.accel_redirect,
         "allow_anonymous_uploads": "1" if settings.allow_anonymous_uploads else "0",
     }

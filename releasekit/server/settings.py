@@ -61,6 +61,7 @@ class Settings:
     accel_redirect: str = ""
     # A bearer token that may read /metrics whatever --authenticate says (Prometheus).
     metrics_token: str | None = None
+    metrics_token_file: Path | None = None  # read once at start (a mounted Secret)
     allow_anonymous_uploads: bool = False
 
     @property
@@ -153,6 +154,22 @@ def _accel_location(value: str) -> str:
     return location
 
 
+def _read_token(path: Path) -> str:
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"cannot read the metrics token file {path}: {exc}",
+            hint="create it (e.g. `openssl rand -hex 24 > FILE`) or drop --metrics-token-file",
+        ) from None
+    if len(token) < 16:
+        raise ConfigError(
+            f"the metrics token in {path} is shorter than 16 characters",
+            hint="write a long random token, e.g. `openssl rand -hex 24`",
+        )
+    return token
+
+
 def check_upload_safety(settings: Settings) -> None:
     """Refuse a password file with anonymous uploads (pypiserver's `-a download,list` trap)."""
     if settings.passwords is None or "update" in settings.authenticate:
@@ -174,7 +191,7 @@ def _coerce(name: str, value: Any) -> Any:
         return None
     if name in _NUMBERS:
         return _number(name, value)
-    if name in {"packages_dir", "passwords", "tokens_file"}:
+    if name in {"packages_dir", "passwords", "tokens_file", "metrics_token_file"}:
         return Path(value).expanduser()
     if name == "authenticate":
         return (
@@ -255,4 +272,6 @@ def load_settings(
         raise ConfigError(f"port {settings.port} is out of range", hint="use 0-65535")
     if settings.workers < 1:
         raise ConfigError("workers must be at least 1")
+    if settings.metrics_token_file is not None and not settings.metrics_token:
+        settings = replace(settings, metrics_token=_read_token(settings.metrics_token_file))
     return replace(settings, packages_dir=settings.packages_dir.resolve())
