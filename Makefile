@@ -12,9 +12,29 @@ include mk/releasekit.mk
 publish-private publish-private-bump-patch publish-private-bump-minor publish-private-bump-major \
 version-release pypi-server-start: $(STAMP)
 
-.PHONY: install lint test test-fast check-install demo changelog bench clean
+.PHONY: install system-packages lint test test-fast check-install demo changelog bench clean
 
-install: $(STAMP)
+# Debian packages the deployment tests run for real: nginx (www-data workers), Prometheus
+# (prometheus + promtool) and openssl. Installed by `make install` when missing, as root with apt;
+# otherwise named, and those tests skip with the reason.
+APT_PACKAGES := nginx prometheus openssl
+
+install: $(STAMP) system-packages
+
+system-packages:
+	@missing=; for package in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' "$$package" 2>/dev/null | grep -q 'install ok installed' \
+			|| missing="$$missing $$package"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing system packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	else \
+		echo "note: the deployment tests need:$$missing (as root: apt-get install -y" \
+			"--no-install-recommends$$missing); they are skipped without them" >&2; \
+	fi
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
