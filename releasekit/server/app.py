@@ -138,7 +138,9 @@ def _accel_redirect(
 
 async def health(request: Request) -> Response:
     """Liveness: the process answers. Never authenticated."""
-    return Response("ok\n", media_type="text/plain")
+    instance = request.app.state.index.settings.instance_id
+    headers = {"x-releasekit-instance": instance} if instance else None
+    return Response("ok\n", media_type="text/plain", headers=headers)
 
 
 async def ready(request: Request) -> Response:

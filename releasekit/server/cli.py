@@ -268,6 +268,7 @@ def _settings_env(settings: Settings) -> dict[str, str]:
         },
         "accel_redirect": settings.accel_redirect,
         "allow_anonymous_uploads": "1" if settings.allow_anonymous_uploads else "0",
+        "instance_id": settings.instance_id,
     }
     if settings.metrics_token:
         values["metrics_token"] = settings.metrics_token

@@ -63,6 +63,9 @@ class Settings:
     metrics_token: str | None = None
     metrics_token_file: Path | None = None  # read once at start (a mounted Secret)
     allow_anonymous_uploads: bool = False
+    # Echoed in an X-Releasekit-Instance header by the health endpoint, so a starter can tell
+    # its own process from another one already answering on the port.
+    instance_id: str = ""
 
     @property
     def state_dir(self) -> Path:

@@ -71,6 +71,9 @@ _RK_READ_PID = pid=$$(cat '$(PYPI_PID_FILE)' 2>/dev/null || true); alive=0; \
 _RK_READ_URL = url=$$(cat '$(PYPI_URL_FILE)' 2>/dev/null || echo '$(PYPI_URL)')
 
 _RK_PROBE = '$(RELEASEKIT_PYTHON)' -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)'
+# The same, and the answer must come from the process we started (its instance header), not
+# from another server that already holds the port.
+_RK_PROBE_OURS = '$(RELEASEKIT_PYTHON)' -c 'import sys, urllib.request; r = urllib.request.urlopen(sys.argv[1], timeout=2); sys.exit(r.headers.get("x-releasekit-instance") != sys.argv[2])'
 
 .PHONY: publish-private publish-private-bump-patch publish-private-bump-minor \
 	publish-private-bump-major version-release pypi-server-start pypi-server-stop \
@@ -114,17 +117,19 @@ pypi-server-start:
 	config=; [ ! -f '$(PYPI_CONFIG)' ] || config="--config $(PYPI_CONFIG)"; \
 	echo "starting: $(RELEASEKIT) server run $(PYPI_PACKAGES_DIR) -p $(PYPI_PORT) -i $(PYPI_HOST)" \
 		"-a $(PYPI_AUTH) -P $$passwords $$config $(PYPI_SERVER_FLAGS)"; \
+	instance=$$(od -An -N8 -tx8 /dev/urandom | tr -d ' '); \
+	RELEASEKIT_SERVER_INSTANCE_ID=$$instance \
 	$(RELEASEKIT) server run '$(PYPI_PACKAGES_DIR)' -p '$(PYPI_PORT)' -i '$(PYPI_HOST)' \
 		-a '$(PYPI_AUTH)' -P "$$passwords" $$config $(PYPI_SERVER_FLAGS) \
 		</dev/null >>'$(PYPI_LOG_FILE)' 2>&1 & \
 	pid=$$!; echo "$$pid" >'$(PYPI_PID_FILE)'; \
 	deadline=$$(( $$(date +%s) + $(PYPI_START_TIMEOUT) )); \
-	until $(_RK_PROBE) '$(PYPI_URL)health' 2>/dev/null; do \
+	until $(_RK_PROBE_OURS) '$(PYPI_URL)health' "$$instance" 2>/dev/null; do \
 		$(_RK_RUNNING); if [ "$$running" != 1 ]; then \
 			rm -f '$(PYPI_PID_FILE)'; \
 			echo "error: the index exited during start-up; the end of $(PYPI_LOG_FILE):" >&2; \
 			tail -n 20 '$(PYPI_LOG_FILE)' >&2; \
-			echo "  hint: fix the cause above (port $(PYPI_PORT) in use? PYPI_PORT=...)" >&2; exit 1; \
+			echo "  hint: fix the cause above (port $(PYPI_PORT) in use by another process? PYPI_PORT=...)" >&2; exit 1; \
 		fi; \
 		if [ "$$(date +%s)" -ge "$$deadline" ]; then \
 			kill "$$pid" 2>/dev/null || true; rm -f '$(PYPI_PID_FILE)'; \

@@ -90,8 +90,22 @@ def test_compose_nginx_config_is_accepted_by_nginx(tmp_path: Path) -> None:
     tls = tmp_path / "tls"
     tls.mkdir()
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj"]
-        + ["/CN=pypi.internal", "-keyout", str(tls / "key.pem"), "-out", str(tls / "cert.pem")],
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=pypi.internal",
+            "-keyout",
+            str(tls / "key.pem"),
+            "-out",
+            str(tls / "cert.pem"),
+        ],
         check=True,
         capture_output=True,
     )

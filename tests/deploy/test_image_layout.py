@@ -77,8 +77,16 @@ def image_venv() -> Iterator[Path]:
     venv = base / "opt-releasekit"
     subprocess.run([base_python(), "-m", "venv", str(venv)], check=True)
     installed = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "--no-cache-dir", "--quiet"]
-        + ["--disable-pip-version-check", f"{wheel}[server]"],
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--no-cache-dir",
+            "--quiet",
+            "--disable-pip-version-check",
+            f"{wheel}[server]",
+        ],
         capture_output=True,
         text=True,
         check=False,

@@ -147,6 +147,7 @@ def test_prometheus_sees_the_counts_of_a_known_run(
             for name in metric_names(expr) - NOT_YET_EXPORTED:
                 assert value(base, f"count({name})"), name
         status, _, body = get(base + "api/v1/rules")
+        assert status == 200
         groups = json.loads(body)["data"]["groups"]
         rules = {r["name"]: r for g in groups for r in g["rules"]}
         assert {"ReleasekitIndexDown", "ReleasekitHigh5xxRate"} <= set(rules)
