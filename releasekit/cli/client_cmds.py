@@ -17,6 +17,7 @@ from releasekit.clients import (
     plan_client_setup,
     read_credentials,
 )
+from releasekit.clients.model import check_ca_cert
 from releasekit.errors import PublishError
 
 _INDEX_URL = click.option(
@@ -56,6 +57,11 @@ def client_group() -> None:
     type=click.Path(file_okay=False, exists=True, path_type=Path),
     help="Write uv's index into this project's pyproject.toml instead of the user uv.toml.",
 )
+@click.option(
+    "--ca-cert",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="CA certificate (PEM) of an index with a self-signed certificate.",
+)
 def setup_cmd(
     index_url: str,
     name: str,
@@ -66,6 +72,7 @@ def setup_cmd(
     mode: str,
     dry_run: bool,
     project: Path | None,
+    ca_cert: Path | None,
 ) -> None:
     """Configure the clients (all of them unless --pip/--poetry/--uv/--pypirc are given)."""
     if password_env and token_env:
@@ -81,6 +88,7 @@ def setup_cmd(
         tools=tuple(t for t in ALL_TOOLS if t in tools) if tools else ALL_TOOLS,
         mode="primary" if mode == "primary" else "extra",
         project=project.resolve() if project else None,
+        ca_cert=check_ca_cert(ca_cert) if ca_cert else None,
     )
     plan = plan_client_setup(options)
     _echo_plan(plan, dry_run)

@@ -87,6 +87,25 @@ class SetupOptions:
     tools: tuple[Tool, ...] = ALL_TOOLS
     mode: Mode = "primary"
     project: Path | None = None
+    ca_cert: Path | None = None  # a CA bundle (PEM) for an index with a self-signed certificate
+
+
+def check_ca_cert(path: Path) -> Path:
+    """The absolute path of a readable PEM CA bundle, or a ConfigError saying what to pass."""
+    try:
+        text = path.read_text(encoding="ascii", errors="replace")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read the CA certificate {path}: {exc.strerror}",
+            hint="pass the certificate that signed the index's TLS certificate (PEM), e.g. "
+            "the cert.pem that scripts/setup-private-pypi.sh --tls made",
+        ) from None
+    if "-----BEGIN CERTIFICATE-----" not in text:
+        raise ConfigError(
+            f"{path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            hint="convert it with: openssl x509 -in CERT -out cert.pem -outform PEM",
+        )
+    return path.resolve()
 
 
 def read_credentials(options: SetupOptions, env: Mapping[str, str]) -> Credentials | None:

@@ -68,6 +68,9 @@ def plan_pip(
         if urls.simple not in extras:
             text = ini_set(text, "global", "extra-index-url", [*extras, urls.simple])
         warnings.append(DEPENDENCY_CONFUSION)
+    if options.ca_cert is not None and ini_get(parser, "global", "cert") != str(options.ca_cert):
+        # pip verifies the index's certificate against this bundle instead of certifi's.
+        text = ini_set(text, "global", "cert", [str(options.ca_cert)])
     if urls.is_plain_http:
         netloc = urls.simple.split("/")[2]
         hosts = (ini_get(parser, "global", "trusted-host") or "").split()
@@ -80,7 +83,10 @@ def plan_pip(
                 warnings.append(
                     f"[{section}] {key} in {display} overrides [global] for that command"
                 )
-    for variable in ("PIP_CONFIG_FILE", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL"):
+    overriding = ["PIP_CONFIG_FILE", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL"]
+    if options.ca_cert is not None:  # requests itself prefers the last two over pip's cert
+        overriding += ["PIP_CERT", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"]
+    for variable in overriding:
         if env.get(variable):
             warnings.append(f"{variable} is set and overrides {display}")
     changes = [FileChange(path, display, before, text)] if text != (before or "") else []

@@ -62,6 +62,12 @@ def plan_poetry(
         if credentials is not None and not _stored_credentials_match(name, credentials, env):
             argv = (poetry, "config", f"http-basic.{name}", credentials.username)
             commands.append(Command(argv, stdin=credentials.password + "\n"))
+    if options.ca_cert is not None:
+        cert = ("config", f"certificates.{name}.cert", str(options.ca_cert))
+        if poetry is None:
+            manual = (*manual, f"poetry is not on PATH; once it is, run: poetry {' '.join(cert)}")
+        elif _configured_cert(name, env) != str(options.ca_cert):
+            commands.append(Command((poetry, *cert)))
     if credentials is None:
         notes.append(
             f"credentials for poetry: poetry config http-basic.{name} USER (asks for the "
@@ -84,6 +90,12 @@ def plan_poetry(
 def _configured_url(name: str, env: Mapping[str, str]) -> str | None:
     """The URL poetry's config.toml holds for repositories.NAME (None: unset or unknown)."""
     value = _poetry_file(env, "config.toml").get("repositories", {}).get(name, {}).get("url")
+    return value if isinstance(value, str) else None
+
+
+def _configured_cert(name: str, env: Mapping[str, str]) -> str | None:
+    """The CA bundle poetry's config.toml holds for certificates.NAME.cert."""
+    value = _poetry_file(env, "config.toml").get("certificates", {}).get(name, {}).get("cert")
     return value if isinstance(value, str) else None
 
 

@@ -38,6 +38,8 @@ def plan_pypirc(
     username = credentials.username if credentials else options.username
     if username and ini_get(parser, name, "username") != username:
         text = ini_set(text, name, "username", [username])
+    if options.ca_cert is not None and ini_get(parser, name, "ca_cert") != str(options.ca_cert):
+        text = ini_set(text, name, "ca_cert", [str(options.ca_cert)])
     warnings = []
     if ini_get(parser, name, "password"):
         warnings.append(

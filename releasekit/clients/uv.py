@@ -80,6 +80,13 @@ def plan_uv(
             f"credentials for uv: UV_INDEX_{variable}_USERNAME / UV_INDEX_{variable}_PASSWORD, "
             "~/.netrc, or keyring with --keyring-provider subprocess"
         )
+    if options.ca_cert is not None:
+        # uv has no per-index CA setting: it reads a bundle from SSL_CERT_FILE.
+        notes.append(
+            f"uv trusts the index's CA through the environment: export "
+            f"SSL_CERT_FILE={options.ca_cert} (or add it to the system store and set "
+            "UV_NATIVE_TLS=1)"
+        )
     return ToolPlan("uv", changes, (), tuple(notes), tuple(warnings))
 
 

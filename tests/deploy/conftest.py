@@ -11,6 +11,7 @@ import contextlib
 import os
 import pwd
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -52,6 +53,7 @@ def get(
     accept: str | None = None,
     headers: dict[str, str] | None = None,
     method: str = "GET",
+    context: ssl.SSLContext | None = None,
 ) -> tuple[int, Message, bytes]:
     """(status, headers, body) for every status (headers case-insensitive); 0: nothing listens."""
     sent = dict(headers or {})
@@ -59,7 +61,7 @@ def get(
         sent["Accept"] = accept
     request = urllib.request.Request(url, headers=sent, method=method)
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=10, context=context) as response:
             return response.status, response.headers, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.headers, exc.read()
@@ -77,20 +79,28 @@ def worker_user() -> tuple[str, str]:
 
 
 @contextlib.contextmanager
-def nginx_in_front(index: Index, workdir: Path) -> Iterator[str]:
-    """Run nginx with deploy/nginx/releasekit.conf in front of `index`; yields its base URL."""
+def nginx_in_front(index: Index, workdir: Path, tls: Path | None = None) -> Iterator[str]:
+    """Run nginx with deploy/nginx/releasekit.conf in front of `index`; yields its base URL.
+
+    With `tls` (a directory with cert.pem and key.pem), the compose stack's TLS file instead.
+    """
     if NGINX is None or not Path("/etc/nginx/proxy_params").exists():
         pytest.skip("nginx (Debian's package) is not installed: run `make install` as root")
     port = free_port()
     prefix = workdir / "nginx"
     (prefix / "tmp").mkdir(parents=True)
-    site = (
-        (DEPLOY / "nginx" / "releasekit.conf")
-        .read_text()
-        .replace("/srv/pypi/packages", str(index.packages))
-        .replace("127.0.0.1:8080", index.url.removeprefix("http://").rstrip("/"))
-        .replace("listen 80;", f"listen 127.0.0.1:{port};")
-    )
+    upstream = index.url.removeprefix("http://").rstrip("/")
+    if tls is None:
+        conf = DEPLOY / "nginx" / "releasekit.conf"
+        site = conf.read_text().replace("127.0.0.1:8080", upstream)
+        site = site.replace("listen 80;", f"listen 127.0.0.1:{port};")
+    else:
+        conf = DEPLOY / "compose" / "nginx" / "releasekit-tls.conf"
+        site = conf.read_text().replace("server index:8080;", f"server {upstream};")
+        site = site.replace("listen 443 ssl http2;", f"listen 127.0.0.1:{port} ssl http2;")
+        site = site.replace("listen 80;", f"listen 127.0.0.1:{free_port()};")
+        site = site.replace("/etc/nginx/tls", str(tls))
+    site = site.replace("/srv/pypi/packages", str(index.packages))
     (prefix / "site.conf").write_text(site)
     user = ""
     if os.geteuid() == 0:
@@ -114,10 +124,11 @@ def nginx_in_front(index: Index, workdir: Path) -> Iterator[str]:
     command = [NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf")]
     command += ["-e", str(prefix / "error.log")]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/"
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}/"
+    context = ssl.create_default_context(cafile=str(tls / "cert.pem")) if tls else None
     try:
         deadline = time.monotonic() + 20
-        while get(url + "health")[0] != 200:
+        while get(url + "health", context=context)[0] != 200:
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"nginx did not start: {(prefix / 'error.log').read_text()}")
             time.sleep(0.05)
