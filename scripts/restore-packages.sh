@@ -10,6 +10,7 @@ usage: scripts/restore-packages.sh ARCHIVE.tar.gz EMPTY_DIR
 EMPTY_DIR (missing or empty) becomes a data directory:
   EMPTY_DIR/packages/        the distribution files with their yank state and API tokens
   EMPTY_DIR/htpasswd(.roles.toml)   users and roles, when the backup was of a data directory
+  EMPTY_DIR/settings.toml, metrics-token, tls/   settings (paths rewritten to EMPTY_DIR) and TLS
 Everything is unpacked and checked against MANIFEST.sha256 in a temp directory next to
 EMPTY_DIR first, so a bad archive leaves EMPTY_DIR untouched. Then serve it:
   releasekit server run EMPTY_DIR/packages [-P EMPTY_DIR/htpasswd]
@@ -52,6 +53,9 @@ else
     die "neither sha256sum nor shasum is installed" "install coreutils (sha256sum)"
 fi
 
+say() { echo "$1" >&2; }
+
+say "checking the members of $archive"
 # Only our own layout may come out of the archive: no absolute paths, no `..`, one top dir.
 members=$(tar -tzf "$archive") || die "$archive is not a readable tar.gz" "check the file; was the copy complete?"
 while IFS= read -r member; do
@@ -66,12 +70,14 @@ parent=$(dirname "$target")
 mkdir -p "$parent"
 stage=$(mktemp -d "$parent/.restore-packages.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
+say "unpacking $(printf '%s\n' "$members" | wc -l | tr -d ' ') entries"
 tar -xzf "$archive" -C "$stage"
 root=$stage/releasekit-backup
 if [ ! -f "$root/MANIFEST.sha256" ] || [ ! -d "$root/packages" ]; then
     die "$archive has no MANIFEST.sha256 or packages/" "this is not an archive made by backup-packages.sh"
 fi
 
+say "verifying every file against MANIFEST.sha256"
 (cd "$root" && sha256_check) >&2 || die "files in $archive do not match its manifest" \
     "the archive is damaged; use another backup (nothing was restored)"
 listed=$(sed 's/^[0-9a-f]*  //' "$root/MANIFEST.sha256" | LC_ALL=C sort)
@@ -80,9 +86,22 @@ present=$(cd "$root" && find . -type f ! -name MANIFEST.sha256 | sed 's|^\./||' 
     "the archive was altered; use another backup (nothing was restored)"
 
 rm -f "$root/MANIFEST.sha256"
+say "rebuilding the catalogue, metadata and pages (releasekit server reindex)"
 "$RELEASEKIT" server reindex "$root/packages" >&2 \
     || die "reindex of the restored packages failed" "see the message above (nothing was restored)"
 dist_count=$(find "$root/packages" -mindepth 1 -maxdepth 1 -type f ! -name '.*' | wc -l | tr -d ' ')
+
+# settings.toml names the backed-up data directory: point it at the restored one.
+source_abs=$(sed -n 's/^source: //p' "$root/BACKUP-INFO" 2>/dev/null | head -n 1)
+if [ -f "$root/settings.toml" ] && [ -n "$source_abs" ]; then
+    target_abs=$(cd "$parent" && pwd)/$(basename "$target")
+    awk -v old="\"$source_abs/" -v new="\"$target_abs/" '{
+        out = ""; while ((i = index($0, old)) > 0) { out = out substr($0, 1, i - 1) new; $0 = substr($0, i + length(old)) }
+        print out $0 }' "$root/settings.toml" >"$root/settings.toml.new"
+    chmod --reference="$root/settings.toml" "$root/settings.toml.new" 2>/dev/null || true
+    mv "$root/settings.toml.new" "$root/settings.toml"
+    say "settings.toml now points at $target_abs"
+fi
 
 # Swap into place: a missing target is one rename; an empty one receives each top-level entry.
 if [ -e "$target" ]; then
