@@ -5,13 +5,15 @@ set -euo pipefail
 
 usage() {
     cat <<'EOF'
-usage: scripts/setup-private-pypi.sh [--user NAME] [--tls HOSTNAME] [--host HOST] [--port PORT] [DATA_DIR]
+usage: scripts/setup-private-pypi.sh [--user NAME] [--tls HOSTNAME] [--compose] [--host HOST] [--port PORT] [DATA_DIR]
 
 Creates DATA_DIR (default .releasekit-data) with:
   packages/ logs/ run/      the packages directory, the server log and its pid file
   htpasswd                  the first user (role admin), bcrypt cost 12, mode 0600
   tls/cert.pem tls/key.pem  with --tls HOSTNAME: a self-signed certificate (key mode 0600)
   settings.toml             for `releasekit server run --config DATA_DIR/settings.toml`
+  metrics-token             with --compose: the bearer token Prometheus scrapes /metrics with (0600)
+  prometheus/ grafana/      with --compose: their data, owned by you (deploy/compose/compose.yaml)
 
 The password comes from $PYPI_ADMIN_PASSWORD, or is generated and shown once.
 Environment: RELEASEKIT (the releasekit command; default .venv/bin/releasekit, else releasekit),
@@ -27,6 +29,7 @@ die() {
 
 user=${PYPI_ADMIN_USER:-admin}
 tls_host=
+compose=0
 host=127.0.0.1
 port=8080
 data_dir=
@@ -35,6 +38,7 @@ while [ $# -gt 0 ]; do
         -h | --help) usage; exit 0 ;;
         --user) [ $# -ge 2 ] || die "--user needs a name"; user=$2; shift 2 ;;
         --tls) [ $# -ge 2 ] || die "--tls needs a host name" "e.g. --tls pypi.internal"; tls_host=$2; shift 2 ;;
+        --compose) compose=1; shift ;;
         --host) [ $# -ge 2 ] || die "--host needs an address"; host=$2; shift 2 ;;
         --port) [ $# -ge 2 ] || die "--port needs a number"; port=$2; shift 2 ;;
         -*) usage >&2; exit 2 ;;
@@ -104,6 +108,24 @@ if [ -n "$tls_host" ]; then
     fi
 fi
 
+if [ "$compose" = 1 ]; then
+    for sub in prometheus grafana; do
+        if [ ! -d "$data_dir/$sub" ]; then
+            mkdir -p "$data_dir/$sub"
+            note "created $data_dir/$sub"
+        fi
+    done
+    token_file=$data_dir/metrics-token
+    if [ -f "$token_file" ]; then
+        echo "metrics token $token_file already exists (unchanged)"
+    else
+        token=$(python3 -c 'import secrets; print(secrets.token_hex(24))' 2>/dev/null \
+            || openssl rand -hex 24) || die "cannot generate a token" "write one into $token_file (openssl rand -hex 24)"
+        (umask 077 && printf '%s\n' "$token" >"$token_file")
+        note "wrote a metrics token to $token_file (mode 0600)"
+    fi
+fi
+
 settings=$data_dir/settings.toml
 toml_string() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"; }
 if [ -f "$settings" ]; then
@@ -133,7 +155,11 @@ or in the background (pid file and log in $data_dir):
   make pypi-server-start PYPI_DATA_DIR=$data_dir PYPI_PORT=$port
 Add publishers:  $RELEASEKIT server user add NAME --role upload --password-stdin -P $passwords
 EOF
+if [ "$compose" = 1 ]; then
+    echo "Compose stack: RELEASEKIT_DATA=$data_dir RELEASEKIT_UID=$(id -u) RELEASEKIT_GID=$(id -g) \\"
+    echo "  docker compose -f deploy/compose/compose.yaml up -d   (see docs/deploy.md)"
+fi
 if [ -n "$tls_host" ]; then
     echo "TLS: terminate HTTPS in a reverse proxy with $data_dir/tls/cert.pem and key.pem;"
-    echo "     clients trust the certificate with: pip config set global.cert $data_dir/tls/cert.pem"
+    echo "     clients trust the certificate with: releasekit client setup --index-url https://$tls_host/simple/ --ca-cert $data_dir/tls/cert.pem"
 fi

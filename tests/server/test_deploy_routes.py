@@ -187,3 +187,22 @@ def test_password_file_with_anonymous_uploads_is_refused(packages: Path, users: 
     for authenticate in ("update", "update,download,list", "."):
         fine = load_settings({"packages_dir": packages, "authenticate": authenticate}, env={})
         check_upload_safety(fine)
+
+
+def test_metrics_token_file_is_read_once_and_checked(packages: Path, tmp_path: Path) -> None:
+    token = tmp_path / "metrics-token"
+    token.write_text("a" * 24 + "\n")
+    settings = load_settings({"packages_dir": packages, "metrics_token_file": token}, env={})
+    assert settings.metrics_token == "a" * 24
+    token.write_text("short\n")
+    with pytest.raises(ConfigError, match="shorter than 16"):
+        load_settings({"packages_dir": packages, "metrics_token_file": token}, env={})
+    with pytest.raises(ConfigError, match="cannot read the metrics token"):
+        load_settings({"packages_dir": packages, "metrics_token_file": tmp_path / "no"}, env={})
+
+
+def test_health_names_the_instance_that_answers(make_client: Callable[..., TestClient]) -> None:
+    plain = make_client().get("/health")
+    assert plain.status_code == 200 and "x-releasekit-instance" not in plain.headers
+    tagged = make_client(instance_id="abc123").get("/health")
+    assert tagged.headers["x-releasekit-instance"] == "abc123"
