@@ -63,7 +63,7 @@ say() { echo "$1" >&2; }
 
 # What a backup holds, one path per line: data-directory members relative to $data_dir, package
 # members relative to $packages. Users, settings, the metrics token and the TLS material belong
-# to a data directory; dot-files at the packages top are upload temp files, `.tmp-*` state files
+# to a data directory; dot-files at the packages top are upload temp files, temp state files
 # being written; sub-directories of .releasekit are caches that reindex rebuilds.
 data_members() {
     [ -n "$data_dir" ] || return 0
@@ -75,7 +75,7 @@ package_members() {
     (
         cd "$packages"
         find . -mindepth 1 -maxdepth 1 -type f ! -name '.*'
-        [ ! -d .releasekit ] || find .releasekit -mindepth 1 -maxdepth 1 -type f ! -name '.tmp-*'
+        [ ! -d .releasekit ] || find .releasekit -mindepth 1 -maxdepth 1 -type f ! -name '.*'
     ) | sed 's|^\./||' | LC_ALL=C sort
 }
 
