@@ -55,6 +55,12 @@ async def package_file(request: Request) -> Response:
     filename = name.removesuffix(".metadata") if is_metadata else name
     record = state.catalogue.files.get(filename)
     waiting = state.catalogue.pending.get(filename) if record is None else None
+    if record is None and waiting is None:
+        # Stored a moment ago, maybe through another worker: look at the directory now rather
+        # than at the next poll (two stats when nothing changed).
+        await run_in_threadpool(state.refresh)
+        record = state.catalogue.files.get(filename)
+        waiting = state.catalogue.pending.get(filename) if record is None else None
     if record is not None:
         project = record.project
     elif waiting is not None:

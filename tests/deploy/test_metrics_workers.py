@@ -27,15 +27,19 @@ def test_counters_add_up_over_two_workers(
     index = start_index(extra=("--workers", "2"))
     twine_upload(index.url, build_dists(tmp_path, "3.0.0"))
     wheel = next(p.name for p in index.packages.iterdir() if p.name.endswith(".whl"))
-    # Each worker sees the new files on its next poll: wait (HEADs are no downloads) until
-    # ten answers in a row have it.
-    deadline, in_a_row = time.monotonic() + 20, 0
-    while in_a_row < 10:
-        found = get(index.url + "packages/" + wheel, method="HEAD")[0] == 200
-        in_a_row = in_a_row + 1 if found else 0
-        assert time.monotonic() < deadline, "a worker never saw the uploaded file"
+    # A worker sees the upload on its next poll of the directory; until then it answers 404,
+    # which is no download. Each download is retried until it is served.
+    deadline = time.monotonic() + 30
     for _ in range(DOWNLOADS):  # a new connection each: the kernel spreads them over workers
-        assert get(index.url + "packages/" + wheel)[0] == 200
+        while get(index.url + "packages/" + wheel)[0] != 200:
+            assert time.monotonic() < deadline, "a worker never saw the uploaded file"
+    # Gauges read at scrape time (files stored) are the answering worker's view of the directory:
+    # they agree once every worker has indexed the upload.
+    deadline, in_a_row = time.monotonic() + 30, 0
+    while in_a_row < 10:
+        body = get(index.url + "metrics")[2].decode()
+        in_a_row = in_a_row + 1 if sample(body, "releasekit_files_stored") == 2.0 else 0
+        assert time.monotonic() < deadline, "the workers never agreed on the files stored"
     series = 'releasekit_downloads_total{project="tiny-lib",version="3.0.0"}'
     uploads = 'releasekit_uploads_total{project="tiny-lib",result="stored"}'
     seen = set()

@@ -206,3 +206,15 @@ def test_health_names_the_instance_that_answers(make_client: Callable[..., TestC
     assert plain.status_code == 200 and "x-releasekit-instance" not in plain.headers
     tagged = make_client(instance_id="abc123").get("/health")
     assert tagged.headers["x-releasekit-instance"] == "abc123"
+
+
+def test_a_file_stored_by_another_worker_is_served_before_the_next_poll(
+    make_client: Callable[..., TestClient], dists: Dists, packages: Path
+) -> None:
+    client = make_client(poll_interval=600)  # the poller will not look again during the test
+    wheel = "alpha-1.0-py3-none-any.whl"
+    assert client.get(f"/packages/{wheel}").status_code == 404
+    shutil.copy(dists.path(wheel), packages / wheel)  # what another worker's upload does
+    response = client.get(f"/packages/{wheel}")
+    assert response.status_code == 200 and response.content == dists.path(wheel).read_bytes()
+    assert client.get("/packages/made-up-1.0.tar.gz").status_code == 404
