@@ -129,7 +129,7 @@ def test_credentials_are_used_but_never_written(
     packages = tmp_path / "upstream"
     packages.mkdir()
     fill_upstream(packages)
-    index = start_index(packages, "-P", str(users.passwords), "-a", "download,list")
+    index = start_index(packages, "-P", str(users.passwords), "-a", "update,download,list")
     user, password = users.credentials["reader"]
     secret_url = index.simple.replace("http://", f"http://{user}:{password}@")
     with pytest.raises(BundleError, match="refused"):
