@@ -20,6 +20,7 @@ from starlette.testclient import TestClient
 from releasekit.server.app import create_app
 from releasekit.server.localstore import LocalStorage
 from releasekit.server.settings import Settings, load_settings
+from tests.server.moto_s3 import moto_s3  # noqa: F401 - the S3 fixture, shared by S3 tests
 
 
 def metadata_text(
