@@ -24,6 +24,7 @@ from releasekit.server.auth import Authenticator, AuthError
 from releasekit.server.bundle_locks import bundle_lock
 from releasekit.server.catalogue import Catalogue
 from releasekit.server.find_links import find_links_page
+from releasekit.server.faults import StorageFaults
 from releasekit.server.front import IndexFront
 from releasekit.server.gate import auth_request
 from releasekit.server.metrics import CONTENT_TYPE as METRICS_TYPE
@@ -148,7 +149,7 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(IndexFront, state=state)],
+        middleware=[Middleware(StorageFaults), Middleware(IndexFront, state=state)],
         lifespan=lifespan,
         exception_handlers={404: _not_found, 405: _not_allowed, ClientDisconnect: _client_gone},
     )

@@ -91,3 +91,12 @@ def refuse_unless_honoured(result: ProbeResult, where: str, setting: str) -> Non
         "lose or duplicate uploads",
         hint=f"run a single replica with {setting}, or use a store that supports If-None-Match: *",
     )
+
+
+def probe_directory(directory: Path) -> ProbeResult:
+    """The same race on a local filesystem (`link`, atomic on POSIX filesystems; not on every NFS)."""
+    target = directory / f".releasekit-probe-{os.getpid()}-{os.urandom(4).hex()}"
+    try:
+        return race(link_create(target), target.read_bytes)
+    finally:
+        target.unlink(missing_ok=True)

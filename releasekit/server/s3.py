@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from releasekit.errors import ConfigError
+from releasekit.server.storage import StorageUnavailable
 
 if TYPE_CHECKING:
     from obstore.store import S3Store
@@ -28,7 +29,7 @@ BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 SEGMENT_RE = re.compile(r"^[A-Za-z0-9_+=~-][A-Za-z0-9._+=~!@-]{0,254}$")
 
 
-class S3Unavailable(OSError):
+class S3Unavailable(StorageUnavailable):
     """The bucket could not be reached or refused us: a 503, not a client error."""
 
 

@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
+from releasekit.server.probe import ProbeResult, race
 from releasekit.server.s3 import S3Bucket, S3Settings, S3Unavailable
 from releasekit.server.storage import CHUNK, Storage, StoredFile, Upload
 
@@ -332,3 +333,15 @@ class S3Storage(Storage):
 
     def free_bytes(self) -> int | None:
         return None
+
+
+def probe_conditional_create(storage: S3Storage) -> ProbeResult:
+    """Race conditional PUTs of one fresh key in the bucket (see probe.py for what it proves)."""
+    key = storage.bucket.key("probe", uuid.uuid4().hex)
+    try:
+        return race(
+            lambda body: storage.bucket.put_if_absent(key, body),
+            lambda: storage.bucket.get(key),
+        )
+    finally:
+        storage.bucket.delete(key)

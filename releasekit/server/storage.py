@@ -169,3 +169,7 @@ class Storage(ABC):
         and `read_range`, so a remote backend simply keeps this default.
         """
         return None
+
+
+class StorageUnavailable(OSError):
+    """The store itself cannot be reached or refuses us (a bucket down): a 503, never a 500."""
