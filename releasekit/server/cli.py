@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from releasekit.errors import IndexServerError
 from releasekit.server.settings import ENV_PREFIX, Settings, check_upload_safety, load_settings
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client in each worker
@@ -40,9 +41,41 @@ def _settings(config_file: Path | None, **overrides: Any) -> Settings:
 
 
 def _storage(settings: Settings) -> Any:
+    if settings.storage:
+        from releasekit.server.s3 import parse_s3_url
+        from releasekit.server.s3store import S3Storage
+
+        return S3Storage(parse_s3_url(settings.storage))
     from releasekit.server.localstore import LocalStorage
 
     return LocalStorage(settings.packages_dir)
+
+
+def _check_replicas(settings: Settings) -> None:
+    """Refuse several writers on a store that does not honour conditional creates."""
+    from releasekit.server.probe import probe_directory, refuse_unless_honoured
+
+    if settings.single_replica:
+        return
+    if settings.storage:
+        from releasekit.server.s3store import probe_conditional_create
+        from releasekit.server.storage import StorageUnavailable
+
+        storage = _storage(settings)
+        try:
+            result = probe_conditional_create(storage)
+        except StorageUnavailable as exc:
+            raise IndexServerError(
+                str(exc),
+                hint="check AWS_ENDPOINT_URL, the bucket name and the credentials",
+            ) from None
+        refuse_unless_honoured(result, storage.describe(), "--single-replica")
+    elif settings.workers > 1:
+        refuse_unless_honoured(
+            probe_directory(settings.packages_dir),
+            f"directory {settings.packages_dir}",
+            "--workers 1",
+        )
 
 
 @click.group("server")
@@ -65,6 +98,13 @@ def server() -> None:
 @click.option("--max-upload-size", help="Largest accepted file, e.g. 100M.  [default: 100M]")
 @click.option("--url-prefix", help="Serve under this path, e.g. /pypi.")
 @click.option("--workers", type=int, help="Worker processes.  [default: 1]")
+@click.option("--storage", help="Files in s3://bucket/prefix instead of PACKAGES_DIR.")
+@click.option(
+    "--single-replica",
+    is_flag=True,
+    default=None,
+    help="Skip the conditional-create probe: this is the only replica writing the store.",
+)
 @click.option(
     "--log-level",
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
@@ -138,6 +178,7 @@ def run(packages_dir: Path | None, config_file: Path | None, **flags: Any) -> No
         ) from None
     settings.packages_dir.mkdir(parents=True, exist_ok=True)
     _configure_logging(settings.log_level)
+    _check_replicas(settings)
     for level, line in startup_summary(settings):
         logging.getLogger("releasekit.server").log(level, "%s", line)
     common: dict[str, Any] = {
@@ -172,7 +213,8 @@ def startup_summary(settings: Settings) -> list[tuple[int, str]]:
     lines = [
         (
             logging.INFO,
-            f"serving {settings.packages_dir} at {base}/ (pip: --index-url {base}/simple/)",
+            f"serving {settings.storage or settings.packages_dir} at {base}/ "
+            f"(pip: --index-url {base}/simple/)",
         ),
         (
             logging.INFO,
@@ -249,6 +291,8 @@ def _settings_env(settings: Settings) -> dict[str, str]:
         "url_prefix": settings.url_prefix,
         "log_level": settings.log_level,
         "tokens_file": str(settings.effective_tokens_file),
+        "storage": settings.storage,
+        "single_replica": "1" if settings.single_replica else "0",
         **{
             name: str(getattr(settings, name)).lower()
             for name in (

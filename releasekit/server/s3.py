@@ -18,7 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from releasekit.errors import ConfigError
+from releasekit.errors import ConfigError, MissingExtraError
 from releasekit.server.storage import StorageUnavailable
 
 if TYPE_CHECKING:
@@ -117,7 +117,13 @@ class S3Bucket:
     """The object operations the storage backend needs, with errors mapped to OSErrors."""
 
     def __init__(self, settings: S3Settings) -> None:
-        from obstore.store import S3Store
+        try:
+            from obstore.store import S3Store
+        except ImportError:
+            raise MissingExtraError(
+                f"{settings.describe()} needs the S3 client",
+                hint="pip install 'releasekit[server,s3]'",
+            ) from None
 
         self.settings = settings
         config: dict[str, str | bool] = {"region": settings.region}

@@ -344,4 +344,5 @@ def probe_conditional_create(storage: S3Storage) -> ProbeResult:
             lambda: storage.bucket.get(key),
         )
     finally:
-        storage.bucket.delete(key)
+        with contextlib.suppress(OSError):  # cleanup must not hide why the probe failed
+            storage.bucket.delete(key)

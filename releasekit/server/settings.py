@@ -66,6 +66,13 @@ class Settings:
     # Echoed in an X-Releasekit-Instance header by the health endpoint, so a starter can tell
     # its own process from another one already answering on the port.
     instance_id: str = ""
+    # --- scale-out (issue 13) ---
+    # Where the files live: "" for packages_dir, or s3://bucket/prefix (endpoint, region and
+    # credentials from the AWS variables or credentials file).
+    storage: str = ""
+    # Skip the start-up probe that the store honours conditional creates: only one replica
+    # (and one worker) may then write to the store.
+    single_replica: bool = False
 
     @property
     def state_dir(self) -> Path:
@@ -129,7 +136,9 @@ _NUMBERS: Mapping[str, tuple[type[int] | type[float], float]] = {
     "max_connections": (int, 0),
     "temp_sweep_interval": (float, 0.1),
 }
-_FLAGS = frozenset({"overwrite", "auth_throttle", "server_header", "allow_anonymous_uploads"})
+_FLAGS = frozenset(
+    {"overwrite", "auth_throttle", "server_header", "allow_anonymous_uploads", "single_replica"}
+)
 _TRUE, _FALSE = frozenset({"1", "true", "yes", "on"}), frozenset({"0", "false", "no", "off", ""})
 
 
@@ -229,6 +238,14 @@ def _coerce(name: str, value: Any) -> Any:
         return _accel_location(str(value))
     if name == "poll_interval":
         return float(value)
+    if name == "storage":
+        text = str(value).strip()
+        if text and not text.startswith("s3://"):
+            raise ConfigError(
+                f"storage {value!r} is not a storage location",
+                hint="give s3://bucket/prefix, or leave it empty to use the packages directory",
+            )
+        return text
     return str(value)
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from releasekit.errors import ConfigError
 from releasekit.server.s3 import S3Settings, parse_s3_url
+from releasekit.server.settings import load_settings
 
 
 def test_url_endpoint_region_and_variables() -> None:
@@ -66,3 +67,14 @@ def test_a_half_profile_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="only one of") as caught:
         parse_s3_url("s3://bucket", {"AWS_SHARED_CREDENTIALS_FILE": str(creds)})
     assert caught.value.hint and "aws_secret_access_key" in caught.value.hint
+
+
+def test_the_storage_and_single_replica_settings() -> None:
+    got = load_settings({"storage": " s3://b/p "}, env={"RELEASEKIT_SERVER_SINGLE_REPLICA": "yes"})
+    assert got.storage == "s3://b/p" and got.single_replica
+    assert load_settings(env={}).storage == "" and not load_settings(env={}).single_replica
+    with pytest.raises(ConfigError, match="not a storage location") as caught:
+        load_settings({"storage": "/srv/packages"}, env={})
+    assert caught.value.hint and "s3://bucket/prefix" in caught.value.hint
+    with pytest.raises(ConfigError, match="true or false"):
+        load_settings(env={"RELEASEKIT_SERVER_SINGLE_REPLICA": "maybe"})

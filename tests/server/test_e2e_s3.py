@@ -1,0 +1,181 @@
+"""End to end on S3: `releasekit server run --storage s3://...` replicas on one moto bucket.
+
+Real server processes (port 0), real uploads over HTTP, pip installing from another replica, a
+10-way race of different bytes for one filename spread over the replicas, a replica killed with
+SIGKILL and restarted, and the start-up refusals.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import httpx2
+import pytest
+
+from tests.server.conftest import make_wheel
+from tests.server.moto_s3 import MotoS3
+
+pytestmark = pytest.mark.e2e
+
+JSON = "application/vnd.pypi.simple.v1+json"
+_LISTENING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
+DEADLINE = 60.0
+VISIBLE_WITHIN = 2.0
+
+
+@dataclass
+class Replica:
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def files(self, project: str) -> dict[str, str]:
+        response = httpx2.get(f"{self.url}/simple/{project}/", headers={"accept": JSON})
+        if response.status_code == 404:
+            return {}
+        return {f["filename"]: f["hashes"]["sha256"] for f in response.json()["files"]}
+
+
+def _command(packages: Path, *args: str) -> list[str]:
+    return [
+        str(Path(sys.executable).parent / "releasekit"), "server", "run", str(packages),
+        "-p", "0", "-i", "127.0.0.1", "-a", ".", *args,
+    ]  # fmt: skip
+
+
+@pytest.fixture
+def start_replica(tmp_path: Path, moto_s3: MotoS3) -> Iterator[Callable[[str], Replica]]:
+    started: list[Replica] = []
+
+    def start(storage: str) -> Replica:
+        n = len(started)
+        log = tmp_path / f"replica-{n}.log"
+        env = {**os.environ, **moto_s3.env(), "TMPDIR": str(tmp_path / f"tmp-{n}")}
+        (tmp_path / f"tmp-{n}").mkdir(exist_ok=True)
+        with log.open("ab") as sink:
+            process = subprocess.Popen(
+                _command(tmp_path / f"local-{n}", "--storage", storage),
+                stdout=sink, stderr=subprocess.STDOUT, env=env,
+            )  # fmt: skip
+        deadline = time.monotonic() + DEADLINE
+        while not (match := _LISTENING.search(log.read_text(errors="replace"))):
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                process.wait()
+                raise AssertionError(f"replica did not start:\n{log.read_text()}")
+            time.sleep(0.05)
+        replica = Replica(f"http://127.0.0.1:{match.group(1)}", process)
+        started.append(replica)
+        return replica
+
+    yield start
+    for replica in started:
+        if replica.process.poll() is None:
+            replica.process.terminate()
+            try:
+                replica.process.wait(15)
+            except subprocess.TimeoutExpired:
+                replica.process.kill()
+                replica.process.wait()
+
+
+def _upload(replica: Replica, path: Path, data: bytes | None = None) -> int:
+    content = path.read_bytes() if data is None else data
+    response = httpx2.post(
+        f"{replica.url}/legacy/",
+        data={":action": "file_upload", "protocol_version": "1"},
+        files={"content": (path.name, content, "application/octet-stream")},
+        timeout=60,
+    )
+    return response.status_code
+
+
+def _shows(replica: Replica, project: str, expected: dict[str, str]) -> bool:
+    return replica.files(project) == expected
+
+
+def _until(condition: Callable[[], bool], within: float) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, f"not true within {within} s"
+        time.sleep(0.05)
+
+
+def test_three_replicas_on_one_bucket(
+    moto_s3: MotoS3, start_replica: Callable[[str], Replica], tmp_path: Path
+) -> None:
+    storage = f"s3://{moto_s3.create_bucket()}/index"
+    replicas = [start_replica(storage) for _ in range(3)]
+    dists = tmp_path / "dists"
+    dists.mkdir()
+    # Uploads spread over the replicas, each visible on every replica within 2 s.
+    wheels = [make_wheel(dists, f"lib-{n}", "1.0") for n in range(6)]
+    for n, wheel in enumerate(wheels):
+        assert _upload(replicas[n % 3], wheel) == 200
+    for n, wheel in enumerate(wheels):
+        digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+        for replica in replicas:
+            _until(partial(_shows, replica, f"lib-{n}", {wheel.name: digest}), VISIBLE_WITHIN)
+    # Ten uploads of one filename with different bytes, racing across the replicas.
+    racers = []
+    for n in range(10):
+        directory = tmp_path / f"race-{n}"
+        directory.mkdir()
+        racers.append(make_wheel(directory, "raced", "1.0", payload=f"# {n}\n".encode()))
+    with ThreadPoolExecutor(10) as pool:
+        codes = list(pool.map(lambda n: _upload(replicas[n % 3], racers[n]), range(10)))
+    assert sorted(codes) == [200] + [409] * 9, codes
+    winner = racers[codes.index(200)]
+    digest = hashlib.sha256(winner.read_bytes()).hexdigest()
+    for replica in replicas:
+        _until(partial(_shows, replica, "raced", {winner.name: digest}), VISIBLE_WITHIN)
+        got = httpx2.get(f"{replica.url}/packages/{winner.name}", timeout=30)
+        assert hashlib.sha256(got.content).hexdigest() == digest
+    # pip installs from another replica than the one the file went to.
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    pip = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "--no-cache-dir", "--index-url",
+         f"{replicas[1].url}/simple/", "lib-0", "raced"],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PIP_CONFIG_FILE": os.devnull, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+    )  # fmt: skip
+    assert pip.returncode == 0, pip.stdout + pip.stderr
+    # A replica killed with SIGKILL comes back with everything.
+    os.kill(replicas[2].process.pid, signal.SIGKILL)
+    replicas[2].process.wait()
+    assert _upload(replicas[0], make_wheel(dists, "late", "1.0")) == 200
+    again = start_replica(storage)
+    assert set(again.files("raced")) == {winner.name}
+    assert again.files("late") and again.files("lib-5")
+
+
+def test_start_up_refusals_name_the_fix(moto_s3: MotoS3, tmp_path: Path) -> None:
+    env = {**os.environ, **moto_s3.env()}
+    for storage, words in (
+        ("s3://Bad_Bucket/x", "not a valid bucket name"),
+        ("file:///srv", "s3://bucket/prefix"),
+    ):
+        result = subprocess.run(
+            _command(tmp_path / "p", "--storage", storage),
+            capture_output=True, text=True, env=env, timeout=60,
+        )  # fmt: skip
+        assert result.returncode != 0 and words in result.stderr + result.stdout
+    unreachable = {**env, "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
+    result = subprocess.run(
+        _command(tmp_path / "p", "--storage", "s3://some-bucket/x"),
+        capture_output=True, text=True, env=unreachable, timeout=120,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "s3://some-bucket/x" in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
