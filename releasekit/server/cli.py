@@ -351,6 +351,38 @@ def reindex_command(packages_dir: Path | None, config_file: Path | None) -> None
         click.echo(f"skipped {filename}: {reason}", err=True)
 
 
+def _store_at(where: str) -> Any:
+    """A directory path or s3://bucket/prefix as a Storage."""
+    return _storage(
+        load_settings(
+            {"storage": where} if where.startswith("s3://") else {"packages_dir": where}, env={}
+        )
+    )
+
+
+@server.command("migrate")
+@click.option("--from", "source", required=True, help="Directory or s3://bucket/prefix to copy.")
+@click.option("--to", "target", required=True, help="Directory or s3://bucket/prefix to fill.")
+def migrate_command(source: str, target: str) -> None:
+    """Copy every file (and the yank state) between stores, verifying SHA-256; resumable."""
+    from releasekit.server.migrate import migrate
+
+    report = migrate(
+        _store_at(source),
+        _store_at(target),
+        progress=lambda s: click.echo(f"[{s.done}/{s.total}] {s.action} {s.filename}", err=True),
+    )
+    click.echo(
+        f"copied {report.copied} files ({report.bytes_copied} bytes), "
+        f"{report.present} already there, {len(report.conflicts)} conflicts"
+    )
+    if report.conflicts:
+        raise IndexServerError(
+            f"{len(report.conflicts)} names differ at the destination: {', '.join(report.conflicts)}",
+            hint="nothing was overwritten; compare them and remove the wrong copy, then run again",
+        )
+
+
 @server.command("yank")
 @click.argument("project")
 @click.argument("version")
