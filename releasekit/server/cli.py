@@ -337,13 +337,16 @@ def _configure_logging(level: str) -> None:
 
 @server.command("reindex")
 @click.argument("packages_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--storage", help="Reindex s3://bucket/prefix instead of PACKAGES_DIR.")
 @_CONFIG
-def reindex_command(packages_dir: Path | None, config_file: Path | None) -> None:
+def reindex_command(
+    packages_dir: Path | None, storage: str | None, config_file: Path | None
+) -> None:
     """Rebuild the catalogue, metadata sidecars and pages from the files alone."""
     from releasekit.server.maintenance import reindex
 
     report = reindex(
-        _storage(_settings(config_file, packages_dir=packages_dir)),
+        _storage(_settings(config_file, packages_dir=packages_dir, storage=storage)),
         progress=lambda p: click.echo(f"indexed {p.done}/{p.total} files", err=True),
     )
     click.echo(f"indexed {report.files} files in {report.projects} projects")

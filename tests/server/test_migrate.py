@@ -135,3 +135,39 @@ def test_the_command(moto_s3: MotoS3, tmp_path: Path) -> None:
         capture_output=True, text=True, env=env, timeout=120,
     )  # fmt: skip
     assert again.returncode == 0 and "5 already there" in again.stdout
+
+
+def test_reindex_against_s3(moto_s3: MotoS3, tmp_path: Path) -> None:
+    """The bucket is the truth: reindex rebuilds its catalogue and pages from the files."""
+    from tests.server.conftest import make_wheel
+
+    bucket = moto_s3.create_bucket()
+    dists = tmp_path / "dists"
+    dists.mkdir()
+    make_wheel(dists, "alpha", "1.0")
+    releasekit = str(Path(sys.executable).parent / "releasekit")
+    env = {**os.environ, **moto_s3.env()}
+    subprocess.run(
+        [releasekit, "server", "migrate", "--from", str(dists), "--to", f"s3://{bucket}/r"],
+        check=True, capture_output=True, env=env, timeout=120,
+    )  # fmt: skip
+    result = subprocess.run(
+        [releasekit, "server", "reindex", "--storage", f"s3://{bucket}/r"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "indexed 1 files in 1 projects" in result.stdout
+    store = _s3_at(moto_s3, bucket, "r", tmp_path)
+    page = store.read_state("simple/alpha/index.html")
+    assert page is not None and b"alpha-1.0-py3-none-any.whl" in page
+
+
+def _s3_at(moto: MotoS3, bucket: str, prefix: str, tmp_path: Path) -> S3Storage:
+    settings = S3Settings(
+        bucket=bucket,
+        prefix=prefix,
+        endpoint=moto.endpoint,
+        access_key_id="testing",
+        secret_access_key="testing",
+    )
+    return S3Storage(settings, spool=tmp_path / "spool2")

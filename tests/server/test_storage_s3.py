@@ -113,3 +113,34 @@ def test_a_missing_bucket_does_not_exist(moto_s3: MotoS3, tmp_path: Path) -> Non
     store = S3Storage(_settings(moto_s3, "no-such-bucket-here"), spool=tmp_path / "spool")
     assert not store.exists()
     assert "s3://no-such-bucket-here/idx" in store.describe()
+
+
+def test_a_dead_holders_lease_and_a_garbage_lock_do_not_block_forever(s3: S3Storage) -> None:
+    import hashlib
+    import time
+
+    key = s3.bucket.key("locks", hashlib.sha256(WHEEL.encode()).hexdigest())
+    for stale in (json.dumps({"owner": "dead", "until": time.time() - 1}).encode(), b"garbage"):
+        s3.bucket.put(key, stale)
+        with s3.lock(WHEEL):
+            assert json.loads(s3.bucket.get(key))["owner"] != "dead"
+        assert s3.bucket.head(key) is None  # released
+
+
+def test_a_live_lease_is_respected(s3: S3Storage) -> None:
+    import threading
+
+    order: list[str] = []
+    with s3.lock(WHEEL):
+        waiter = threading.Thread(target=_locked_append, args=(s3, order))
+        waiter.start()
+        waiter.join(0.5)  # it polls the lease meanwhile, and must still be waiting
+        assert waiter.is_alive() and order == []
+        order.append("holder")
+    waiter.join(30)
+    assert order == ["holder", "waiter"]
+
+
+def _locked_append(store: S3Storage, order: list[str]) -> None:
+    with store.lock(WHEEL):
+        order.append("waiter")
