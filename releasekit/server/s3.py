@@ -215,12 +215,14 @@ class S3Bucket:
             raise failure from exc
         return meta["size"], meta["e_tag"]
 
-    def list(self, prefix: str) -> Iterator[tuple[str, int, float, str | None]]:
-        """(key, size, last-modified epoch, etag) of every object under `prefix/`."""
+    def list(
+        self, prefix: str, offset: str | None = None
+    ) -> Iterator[tuple[str, int, float, str | None]]:
+        """(key, size, last-modified epoch, etag) under `prefix/`, only keys after `offset`."""
         import obstore
 
         try:
-            for chunk in obstore.list(self._store, prefix + "/"):
+            for chunk in obstore.list(self._store, prefix + "/", offset=offset):
                 for meta in chunk:
                     when = meta["last_modified"].timestamp()
                     yield meta["path"], meta["size"], when, meta["e_tag"]

@@ -28,6 +28,7 @@ from typing import BinaryIO
 
 from releasekit.server.probe import ProbeResult, race
 from releasekit.server.s3 import S3Bucket, S3Settings, S3Unavailable
+from releasekit.server.s3log import ChangeLog
 from releasekit.server.storage import CHUNK, Storage, StoredFile, Upload
 
 SPOOL_PREFIX = "upload-"
@@ -36,6 +37,9 @@ HEX32 = re.compile(r"^[0-9a-f]{32}$")
 LEASE_SECONDS = 30  # a lock holder that died frees its filename after this long
 LOCK_WAIT_SECONDS = 60
 BLOB_GRACE_SECONDS = 3600  # an unclaimed blob this old belongs to a dead or superseded upload
+# How often the listing is rebuilt from the claims themselves (repairs a writer that died
+# between its claim and its log entry); between rebuilds a poll reads only new log entries.
+RECONCILE_SECONDS = 60.0
 
 
 class CorruptClaim(S3Unavailable):
@@ -134,7 +138,11 @@ class S3Upload(Upload):
         if not won:
             self._storage.bucket.delete(blob_key)
         self.abort()
-        return StoredFile(filename, record.size, record.mtime_ns) if won else None
+        if not won:
+            return None
+        stored = StoredFile(filename, record.size, record.mtime_ns)
+        self._storage.logged("put", stored)
+        return stored
 
     def replace(self, filename: str) -> StoredFile:
         claim_key = self._storage.claim_key(filename)
@@ -142,7 +150,9 @@ class S3Upload(Upload):
         # The replaced blob stays until the collector's grace: open readers keep reading it.
         self._storage.bucket.put(claim_key, claim)
         self.abort()
-        return StoredFile(filename, record.size, record.mtime_ns)
+        stored = StoredFile(filename, record.size, record.mtime_ns)
+        self._storage.logged("put", stored)
+        return stored
 
     def abort(self) -> None:
         if not self._done:
@@ -161,6 +171,27 @@ class S3Storage(Storage):
         where = f"{settings.endpoint}|{settings.bucket}|{settings.prefix}"
         tag = hashlib.sha256(where.encode()).hexdigest()[:12]
         self.spool = spool or Path(tempfile.gettempdir()) / f"releasekit-s3-{tag}"
+        self.log = ChangeLog(self.bucket)
+        self._reconciled_at: float | None = None
+
+    def logged(self, op: str, stored: StoredFile) -> None:
+        """Append a change to the log (after its claim: the claim is the commit point)."""
+        self.log.append(
+            {
+                "op": op,
+                "filename": stored.filename,
+                "size": stored.size,
+                "mtime_ns": stored.mtime_ns,
+            }
+        )
+
+    def _sync(self) -> None:
+        now = time.monotonic()
+        if self._reconciled_at is None or now - self._reconciled_at > RECONCILE_SECONDS:
+            self.log.reconcile(self._claims)
+            self._reconciled_at = now
+        else:
+            self.log.follow()
 
     def claim_key(self, filename: str) -> str:
         if not filename or "/" in filename or filename.startswith(".") or "\0" in filename:
@@ -181,10 +212,21 @@ class S3Storage(Storage):
 
     # -- distribution files --------------------------------------------------------------------
     def scan(self) -> list[StoredFile]:
+        self._sync()
+        return sorted(self.log.files.values(), key=lambda f: f.filename)
+
+    def _claims(self) -> dict[str, StoredFile]:
+        """Every claim read back (start-up and repair only: a GET per file)."""
         names = [k.rsplit("/", 1)[1] for k, *_ in self.bucket.list(self.bucket.key("files"))]
         with ThreadPoolExecutor(8) as pool:
-            found = list(pool.map(self._claim_or_none, names))
-        return [record for record in found if record is not None]
+            found = list(pool.map(self._listed_claim, names))
+        return {record.filename: record for record in found if record is not None}
+
+    def _listed_claim(self, filename: str) -> StoredFile | None:
+        try:
+            return self._claim_or_none(filename)
+        except CorruptClaim:
+            return None  # stat and reads of it report the fault; the listing leaves it out
 
     def _claim_or_none(self, filename: str) -> StoredFile | None:
         try:
@@ -194,12 +236,11 @@ class S3Storage(Storage):
         return claim[0] if claim else None
 
     def stamp(self) -> tuple[int, ...]:
-        digest = hashlib.sha256()
-        for key, _, _, etag in self.bucket.list(self.bucket.key("files")):
-            digest.update(f"{key}\0{etag}\n".encode())
+        self._sync()
+        listing = hash(tuple(sorted(self.log.files.values(), key=lambda f: f.filename)))
         yanks = self.bucket.head(self.bucket.key("state", "yanked.json"))
-        digest.update(repr(yanks).encode())
-        return (int(digest.hexdigest()[:15], 16),)
+        digest = hashlib.sha256(repr(yanks).encode()).hexdigest()
+        return (self.log.applied, listing, int(digest[:15], 16))
 
     def stat(self, filename: str) -> StoredFile | None:
         return self._claim_or_none(filename)
@@ -233,6 +274,7 @@ class S3Storage(Storage):
             return False
         self.bucket.delete(self.claim_key(filename))
         self.bucket.delete(claim[1])
+        self.logged("del", claim[0])
         return True
 
     @contextlib.contextmanager
