@@ -104,6 +104,10 @@ def _shows(replica: Replica, project: str, expected: dict[str, str]) -> bool:
     return replica.files(project) == expected
 
 
+def _lists_one(replica: Replica, project: str) -> bool:
+    return len(replica.files(project)) == 1
+
+
 def _until(condition: Callable[[], bool], within: float) -> None:
     deadline = time.monotonic() + within
     while not condition():
@@ -158,6 +162,73 @@ def test_three_replicas_on_one_bucket(
     again = start_replica(storage)
     assert set(again.files("raced")) == {winner.name}
     assert again.files("late") and again.files("lib-5")
+
+
+def _try_upload(replica: Replica, path: Path) -> int:
+    """An upload to a replica that may be killed meanwhile: 0 when the connection broke."""
+    try:
+        return _upload(replica, path)
+    except httpx2.TransportError:
+        return 0
+
+
+def test_fifty_uploads_a_race_pip_and_a_sigkill_mid_upload(
+    moto_s3: MotoS3, start_replica: Callable[[str], Replica], tmp_path: Path
+) -> None:
+    storage = f"s3://{moto_s3.create_bucket()}/index"
+    replicas = [start_replica(storage) for _ in range(3)]
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    assert _upload(replicas[0], make_wheel(seed, "base", "1.0")) == 200
+    jobs: list[tuple[int, Path]] = []
+    for n in range(40):
+        directory = tmp_path / f"d{n}"
+        directory.mkdir()
+        jobs.append((n % 3, make_wheel(directory, f"many-{n}", "1.0", payload=b"#" * n)))
+    for n in range(10):
+        directory = tmp_path / f"r{n}"
+        directory.mkdir()
+        jobs.append((n % 3, make_wheel(directory, "contested", "1.0", payload=f"#{n}".encode())))
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    with ThreadPoolExecutor(12) as pool:
+        pip = pool.submit(
+            subprocess.run,
+            [str(venv / "bin" / "pip"), "install", "--no-cache-dir", "--index-url",
+             f"{replicas[1].url}/simple/", "base"],
+            capture_output=True, text=True, timeout=300,
+            env={**os.environ, "PIP_CONFIG_FILE": os.devnull},
+        )  # fmt: skip
+        futures = [pool.submit(_try_upload, replicas[r], path) for r, path in jobs]
+        os.kill(replicas[2].process.pid, signal.SIGKILL)  # while uploads are in flight
+        codes = [f.result() for f in futures]
+        installed = pip.result()
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    replicas[2].process.wait()
+    replicas[2] = start_replica(storage)
+    accepted = [path for (_, path), code in zip(jobs, codes, strict=True) if code == 200]
+    contested = [
+        code for (_, path), code in zip(jobs, codes, strict=True) if "contested" in str(path)
+    ]
+    assert contested.count(200) <= 1 and set(contested) <= {0, 200, 409}
+    assert set(codes) <= {0, 200, 409} and codes.count(200) >= 13  # replicas 0 and 1 took theirs
+    for path in accepted:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        project = path.name.split("-1.0")[0].replace("_", "-")
+        for replica in replicas:
+            _until(partial(_shows, replica, project, {path.name: digest}), VISIBLE_WITHIN)
+    # Nothing lost or duplicated, every visible file hashes like some bytes that were sent.
+    sent = {hashlib.sha256(p.read_bytes()).hexdigest() for _, p in jobs}
+    won = [p for (_, p), c in zip(jobs, codes, strict=True) if "contested" in str(p) and c == 200]
+    for replica in replicas:
+        _until(partial(_lists_one, replica, "contested"), VISIBLE_WITHIN)
+        listed = replica.files("contested")
+        assert set(listed.values()) <= sent  # exactly one winner, and its bytes are real
+        if won:
+            assert listed == {won[0].name: hashlib.sha256(won[0].read_bytes()).hexdigest()}
+        for name, digest in listed.items():
+            body = httpx2.get(f"{replica.url}/packages/{name}", timeout=30).content
+            assert hashlib.sha256(body).hexdigest() == digest
 
 
 def test_start_up_refusals_name_the_fix(moto_s3: MotoS3, tmp_path: Path) -> None:
