@@ -29,6 +29,7 @@ class ChangeLog:
         self._lock = threading.Lock()
         self.applied = -1  # the last log number folded into `files`
         self.files: dict[str, StoredFile] = {}
+        self._next = 0  # where this writer's next append starts (past its own last entry)
 
     def _key(self, number: int) -> str:
         return self._bucket.key("log", f"{number:0{DIGITS}d}")
@@ -36,9 +37,10 @@ class ChangeLog:
     def append(self, entry: dict[str, object]) -> int:
         """Write `entry` at the first free number; returns it."""
         body = json.dumps(entry).encode()
-        number = self.applied + 1
+        number = max(self.applied + 1, self._next)
         while not self._bucket.put_if_absent(self._key(number), body):
             number += 1  # taken: another writer got there first
+        self._next = number + 1
         return number
 
     def follow(self) -> bool:
