@@ -173,6 +173,7 @@ class S3Storage(Storage):
         self.spool = spool or Path(tempfile.gettempdir()) / f"releasekit-s3-{tag}"
         self.log = ChangeLog(self.bucket)
         self._reconciled_at: float | None = None
+        self._claim_cache: dict[str, tuple[str, StoredFile | None]] = {}
 
     def logged(self, op: str, stored: StoredFile) -> None:
         """Append a change to the log (after its claim: the claim is the commit point)."""
@@ -216,11 +217,18 @@ class S3Storage(Storage):
         return sorted(self.log.files.values(), key=lambda f: f.filename)
 
     def _claims(self) -> dict[str, StoredFile]:
-        """Every claim read back (start-up and repair only: a GET per file)."""
-        names = [k.rsplit("/", 1)[1] for k, *_ in self.bucket.list(self.bucket.key("files"))]
+        """Every claim, by one LIST; GETs only for claims new or changed since the last call."""
+        listed = {
+            k.rsplit("/", 1)[1]: etag
+            for k, _, _, etag in self.bucket.list(self.bucket.key("files"))
+        }
+        known = self._claim_cache
+        fetch = [n for n, etag in listed.items() if etag is None or known.get(n, ("",))[0] != etag]
         with ThreadPoolExecutor(8) as pool:
-            found = list(pool.map(self._listed_claim, names))
-        return {record.filename: record for record in found if record is not None}
+            for name, record in zip(fetch, pool.map(self._listed_claim, fetch), strict=True):
+                known[name] = (listed[name] or "", record)
+        self._claim_cache = {n: known[n] for n in listed if n in known}
+        return {n: r for n, (_, r) in self._claim_cache.items() if r is not None}
 
     def _listed_claim(self, filename: str) -> StoredFile | None:
         try:
