@@ -52,8 +52,10 @@ def _third_party_imports(path: Path) -> set[str]:
 def _declared() -> tuple[set[str], set[str]]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     runtime: set[str] = {canonicalize_name(Requirement(r).name) for r in project["dependencies"]}
+    # The server's extras: `server`, and `s3` for the object-storage backend (s3.py only).
+    extras = project["optional-dependencies"]
     server: set[str] = {
-        canonicalize_name(Requirement(r).name) for r in project["optional-dependencies"]["server"]
+        canonicalize_name(Requirement(r).name) for name in ("server", "s3") for r in extras[name]
     }
     return runtime, runtime | server
 
