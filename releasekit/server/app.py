@@ -23,8 +23,8 @@ from starlette.routing import Route
 from releasekit.server.auth import Authenticator, AuthError
 from releasekit.server.bundle_locks import bundle_lock
 from releasekit.server.catalogue import Catalogue
-from releasekit.server.find_links import find_links_page
 from releasekit.server.faults import StorageFaults
+from releasekit.server.find_links import find_links_page
 from releasekit.server.front import IndexFront
 from releasekit.server.gate import auth_request
 from releasekit.server.metrics import CONTENT_TYPE as METRICS_TYPE
