@@ -229,7 +229,8 @@ def test_kubernetes_overlay_renders_and_validates(overlay: str, tmp_path: Path) 
     validate = run(tool("kubernetes-validate"), "--strict", "--quiet", str(out))
     assert validate.returncode == 0, validate.stdout + validate.stderr
     kinds = {d["kind"]: d for d in documents}
-    assert set(kinds) == {
+    on_s3 = overlay == "s3"  # N replicas on a bucket: no PVC (tested further below)
+    assert set(kinds) | ({"PersistentVolumeClaim"} if on_s3 else set()) == {
         "Namespace",
         "PersistentVolumeClaim",
         "ConfigMap",
@@ -243,7 +244,7 @@ def test_kubernetes_overlay_renders_and_validates(overlay: str, tmp_path: Path) 
     }
     pod = kinds["Deployment"]["spec"]["template"]["spec"]
     (container,) = pod["containers"]
-    assert kinds["Deployment"]["spec"]["replicas"] == 1
+    assert kinds["Deployment"]["spec"]["replicas"] == (3 if on_s3 else 1)
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
     security = container["securityContext"]
@@ -257,18 +258,25 @@ def test_kubernetes_overlay_renders_and_validates(overlay: str, tmp_path: Path) 
         >= 300
     )
     assert container["resources"]["requests"] and container["resources"]["limits"]
-    claim = pod["volumes"][0]["persistentVolumeClaim"]["claimName"]
-    assert claim == kinds["PersistentVolumeClaim"]["metadata"]["name"]
+    if on_s3:
+        assert "PersistentVolumeClaim" not in kinds and "emptyDir" in pod["volumes"][0]
+        assert {"secretRef": {"name": "releasekit-s3"}} in container["envFrom"]
+        assert kinds["ConfigMap"]["data"]["RELEASEKIT_SERVER_STORAGE"].startswith("s3://")
+        assert pod["affinity"]["podAntiAffinity"] and kinds["PodDisruptionBudget"]
+        secrets = {d["metadata"]["name"] for d in documents if d["kind"] == "Secret"}
+        assert "releasekit-s3" in secrets
+    else:
+        claim = pod["volumes"][0]["persistentVolumeClaim"]["claimName"]
+        assert claim == kinds["PersistentVolumeClaim"]["metadata"]["name"]
     assert kinds["Ingress"]["spec"]["tls"][0]["secretName"]
     # ServiceMonitor is a CRD without a schema here: check it points at the Service's port.
     monitor = kinds["ServiceMonitor"]["spec"]
     service = kinds["Service"]
     assert monitor["endpoints"][0]["port"] in {p["name"] for p in service["spec"]["ports"]}
     assert monitor["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
-    assert (
-        monitor["endpoints"][0]["authorization"]["credentials"]["name"]
-        == kinds["Secret"]["metadata"]["name"]
-    )
+    assert monitor["endpoints"][0]["authorization"]["credentials"]["name"] in {
+        d["metadata"]["name"] for d in documents if d["kind"] == "Secret"
+    }
     settings = kinds["ConfigMap"]["data"]
     assert all(key.startswith("RELEASEKIT_SERVER_") for key in settings)
     assert "update" in settings["RELEASEKIT_SERVER_AUTHENTICATE"]
