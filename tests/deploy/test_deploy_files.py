@@ -61,6 +61,19 @@ def test_compose_file_matches_the_compose_specification() -> None:
                 assert (compose.parent / source).exists(), source
 
 
+def test_the_compose_s3_variant(tmp_path: Path) -> None:
+    """The override file alone and merged onto the stack: a bucket, no X-Accel-Redirect."""
+    variant = DEPLOY / "compose" / "compose.s3.yaml"
+    result = run(tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(variant))
+    assert result.returncode == 0, result.stdout + result.stderr
+    services = yaml.safe_load(variant.read_text())["services"]
+    env = services["index"]["environment"]
+    assert env["RELEASEKIT_SERVER_STORAGE"].startswith("s3://")
+    assert env["RELEASEKIT_SERVER_ACCEL_REDIRECT"] == ""
+    assert "MINIO_ROOT_PASSWORD:?" in env["AWS_SECRET_ACCESS_KEY"]  # no default secret
+    assert services["minio"]["user"].startswith("${RELEASEKIT_UID")  # not root
+
+
 def test_compose_nginx_is_the_deploy_profile_with_tls() -> None:
     base = (DEPLOY / "nginx" / "releasekit.conf").read_text()
     tls = (DEPLOY / "compose" / "nginx" / "releasekit-tls.conf").read_text()
