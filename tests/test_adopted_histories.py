@@ -49,3 +49,38 @@ def test_changelog_then_unreleased_is_folded_into_the_release(project: GitRepo) 
     assert text.endswith(COMMITIZEN_SHAPE)
     assert "releasekit: unreleased" not in text
     assert project.git("status", "--porcelain") == ""
+
+
+RST = "Changelog\n=========\n\n1.0.0 (2026-01-01)\n------------------\n\n- hand-written\n"
+
+
+def test_a_restructuredtext_changelog_is_refused_before_anything_is_written(
+    project: GitRepo,
+) -> None:
+    """pypa/build at 1.5.0^ with `changelog_file = "CHANGELOG.rst"` (python-semantic-release keeps
+    one too): `release --dry-run` refused with a hint to add an HTML comment marker, which would
+    have put Markdown into reStructuredText."""
+    pyproject = (project.path / "pyproject.toml").read_text(encoding="utf-8")
+    project.commit(
+        "docs: an rst changelog",
+        {
+            "CHANGELOG.rst": RST,
+            "pyproject.toml": pyproject + '\n[tool.releasekit]\nchangelog_file = "CHANGELOG.rst"\n',
+        },
+    )
+    project.tag("v0.1.0")
+    project.commit("feat: a feature")
+    before = project.snapshot()
+
+    assert rk(project, "version", "--print").output == "0.2.0\n"
+    for args in (
+        ["release"],
+        ["release", "--dry-run"],
+        ["changelog"],
+        ["changelog", "--unreleased"],
+    ):
+        result = rk(project, *args)
+        assert result.exit_code == 1
+        assert "CHANGELOG.rst is not Markdown" in result.output
+        assert 'changelog_file = "CHANGELOG.md"' in result.output
+        assert project.snapshot() == before
