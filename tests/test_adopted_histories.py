@@ -84,3 +84,17 @@ def test_a_restructuredtext_changelog_is_refused_before_anything_is_written(
         assert "CHANGELOG.rst is not Markdown" in result.output
         assert 'changelog_file = "CHANGELOG.md"' in result.output
         assert project.snapshot() == before
+
+
+def test_check_range_with_a_revision_the_clone_lacks_says_what_to_fetch(project: GitRepo) -> None:
+    """The README's `releasekit check --range origin/main..HEAD` in a repository without that
+    ref (a new user's local repo, a CI checkout without the base branch) printed git's own
+    "fatal: bad revision" with no hint."""
+    before = project.snapshot()
+
+    result = rk(project, "check", "--range", "origin/main..HEAD")
+
+    assert result.exit_code == 1
+    assert "--range origin/main..HEAD: this repository has no such revision" in result.output
+    assert "git fetch origin main" in result.output
+    assert project.snapshot() == before
