@@ -5,6 +5,7 @@ The source of each is in its test's docstring (repository, the commit checked ou
 
 from __future__ import annotations
 
+import pytest
 from click.testing import CliRunner, Result
 
 from releasekit.changelog import update_changelog
@@ -98,3 +99,55 @@ def test_check_range_with_a_revision_the_clone_lacks_says_what_to_fetch(project:
     assert "--range origin/main..HEAD: this repository has no such revision" in result.output
     assert "git fetch origin main" in result.output
     assert project.snapshot() == before
+
+
+RELEASE_PLEASE = (
+    "# Changelog\n\n"
+    "## [0.1.0](https://github.com/o/lib/compare/v0.0.9...v0.1.0) (2026-01-01)\n\n"
+    "### Features\n\n* hand-written ([abc1234](https://github.com/o/lib/commit/abc1234))\n"
+)
+GIT_CLIFF = (
+    "[![animation](https://example.com/anim.gif)](https://git-cliff.org)\n\n"
+    "## [0.1.0](https://github.com/o/lib/compare/v0.0.9..v0.1.0) - 2026-01-01\n\n"
+    "### ⛰️  Features\n\n- *(args)* Hand-written\n"
+)
+
+
+def _project_with(project: GitRepo, changelog: str, url: str | None) -> None:
+    pyproject = (project.path / "pyproject.toml").read_text(encoding="utf-8")
+    if url:
+        pyproject += f'\n[project.urls]\nRepository = "{url}"\n'
+    project.commit("docs: changelog", {"CHANGELOG.md": changelog, "pyproject.toml": pyproject})
+    project.tag("v0.1.0")
+
+
+@pytest.mark.parametrize(
+    ("changelog", "rest"), [(RELEASE_PLEASE, " ({date})"), (GIT_CLIFF, " - {date}")]
+)
+def test_linked_headings_are_followed_with_the_release_compare_link(
+    project: GitRepo, changelog: str, rest: str
+) -> None:
+    """orhun/git-cliff at v2.13.1^ (`## [2.13.0](.../compare/v2.12.0..v2.13.0) - date`), like
+    release-please's `## [1.2.0](.../compare/v1.1.0...v1.2.0) (date)`: the new section came out
+    in the default `## 2.13.1 - date` style instead of the file's own."""
+    _project_with(project, changelog, "https://github.com/o/lib")
+    for version, previous in (("0.2.0", "v0.1.0"), ("0.3.0", "v0.2.0")):
+        project.commit(f"feat: towards {version}")
+        assert rk(project, "release").exit_code == 0
+        text = (project.path / "CHANGELOG.md").read_text(encoding="utf-8")
+        date = project.git("log", "-1", "--format=%cs")
+        heading = f"## [{version}](https://github.com/o/lib/compare/{previous}...v{version})"
+        assert f"\n{heading}{rest.replace('{date}', date)}\n" in text
+        assert text.endswith(changelog[changelog.index("## [0.1.0]") :])
+        assert text.startswith(changelog[: changelog.index("## [0.1.0]")])
+
+
+def test_a_linked_heading_without_a_repository_url_becomes_a_plain_one(project: GitRepo) -> None:
+    _project_with(project, RELEASE_PLEASE, None)
+    project.commit("fix: a fix")
+
+    assert rk(project, "release").exit_code == 0
+
+    text = (project.path / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert f"\n## 0.1.1 ({project.git('log', '-1', '--format=%cs')})\n" in text
+    assert "[0.1.1]" not in text
