@@ -10,9 +10,9 @@ Importing the same bundle twice changes nothing the second time.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from releasekit.bundle.lock import FILES_DIR, parse_lock
@@ -22,9 +22,10 @@ from releasekit.bundle.upstream import parse_time
 from releasekit.bundle.verify import verify_bundle
 from releasekit.errors import BundleError
 from releasekit.server.catalogue import YANKED_NAME, Catalogue
+from releasekit.server.localstore import LocalStorage
 from releasekit.server.pages import PageSet
-from releasekit.server.records import filename_project, hash_file
-from releasekit.server.storage import LocalStorage
+from releasekit.server.records import filename_project, hash_stored
+from releasekit.server.storage import Storage
 
 LOCKS_STATE = "bundles"
 
@@ -79,13 +80,13 @@ def _plan(manifest: Manifest, existing: dict[str, str], yanked: dict[str, str]) 
     return ImportPlan(manifest.bundle_id, tuple(add), tuple(present), yank, manifest.locks)
 
 
-def _yanked(storage: LocalStorage) -> dict[str, str]:
+def _yanked(storage: Storage) -> dict[str, str]:
     """The directory's yank state ({filename: reason}), read without indexing anything."""
     try:
         data = json.loads(storage.read_state(YANKED_NAME) or b"{}")
     except ValueError:
         raise BundleError(
-            f"{storage.state_dir / YANKED_NAME} is damaged",
+            f"the yank state {YANKED_NAME} of the packages {storage.describe()} is damaged",
             hint="fix it by hand, or run `releasekit server reindex` first",
         ) from None
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
@@ -100,36 +101,49 @@ def import_to_directory(
     progress: Callable[[str], None] | None = None,
 ) -> ImportPlan:
     """Verify `bundle` and import it into the packages directory `packages`."""
-    if not packages.is_dir():
+    return import_to_storage(
+        bundle, LocalStorage(packages), key=key, dry_run=dry_run, progress=progress
+    )
+
+
+def import_to_storage(
+    bundle: Path,
+    storage: Storage,
+    *,
+    key: Path | None = None,
+    dry_run: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> ImportPlan:
+    """Verify `bundle` and import it into the index's storage, through the storage seam."""
+    if not storage.exists():
         raise BundleError(
-            f"packages directory {packages} does not exist",
+            f"packages {storage.describe()} does not exist",
             hint="pass the directory `releasekit server run` serves",
         )
     manifest = verify_bundle(bundle, key).manifest
-    storage = LocalStorage(packages)
     catalogue = Catalogue(storage)
     catalogue.load(index=False)  # reading only: indexing would write sidecars
     existing = {n: r.sha256 for n, r in catalogue.files.items()}
     for name in {*manifest.files, *dict(manifest.inherited)} - set(existing):
         if storage.stat(name) is not None:  # on disk, not indexed yet: hash it ourselves
-            existing[name] = hash_file(storage.path(name))[0]
+            existing[name] = hash_stored(storage, name)[0]
     plan = _plan(manifest, existing, _yanked(storage))
     if dry_run:
         return plan
     storage.prepare()
     for name in plan.add:
         record = manifest.files[name]
-        handle, temp = storage.new_upload()
-        with handle, (bundle / FILES_DIR / name).open("rb") as source:
-            while chunk := source.read(1024 * 1024):
-                handle.write(chunk)
-            handle.flush()
-            os.fsync(handle.fileno())
         uploaded = parse_time(record.upload_time)
-        if uploaded is not None:  # the index reports a file's mtime as its upload time
-            os.utime(temp, (uploaded.timestamp(), uploaded.timestamp()))
-        temp.chmod(0o644)  # served files are world-readable (nginx workers read them)
-        storage.commit(temp, name, overwrite=False)
+        # The index reports a file's mtime as its upload time: keep upstream's.
+        mtime_ns = None if uploaded is None else _nanoseconds(uploaded)
+        with storage.new_upload() as upload, (bundle / FILES_DIR / name).open("rb") as source:
+            while chunk := source.read(1024 * 1024):
+                upload.write(chunk)
+            if upload.create(name, mtime_ns=mtime_ns) is None:
+                raise BundleError(
+                    f"{FILES_DIR}/{name} was stored by someone else during the import",
+                    hint="run the import again: files already there are checked, not copied",
+                )
         if progress is not None:
             progress(name)
     if plan.add or plan.yank:  # an import with nothing to do writes nothing
@@ -146,6 +160,13 @@ def import_to_directory(
             if storage.read_state(name) != text:
                 storage.write_state(name, text)
     return plan
+
+
+def _nanoseconds(moment: datetime) -> int:
+    """A timestamp in whole nanoseconds, exactly (no float rounding); naive means UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1) * 1000
 
 
 def import_over_api(

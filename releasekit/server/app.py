@@ -1,7 +1,8 @@
 """`create_app(storage, settings)`: the index as a Starlette app; all state hangs off the app.
 
-Routes: `/` (welcome, and POST upload), `/legacy/` (POST upload), `/simple/...` (answered by the
-fast path in `simple.py`), `/packages/<file>` and `<file>.metadata`, health, `/ready`, `/metrics`.
+Routes: `/` (welcome, and POST upload), `/legacy/` (POST upload), health, `/ready`, `/metrics`,
+bundle locks. The read paths (`/simple/...`, `/packages/<file>` and `<file>.metadata`) are
+answered by the front (front.py) before the router sees them.
 """
 
 from __future__ import annotations
@@ -10,28 +11,26 @@ import contextlib
 import logging
 import threading
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from releasekit.server.auth import Authenticator, AuthError
 from releasekit.server.bundle_locks import bundle_lock
-from releasekit.server.catalogue import Catalogue, PendingFile, metadata_state_name
+from releasekit.server.catalogue import Catalogue
 from releasekit.server.find_links import find_links_page
+from releasekit.server.front import IndexFront
 from releasekit.server.gate import auth_request
-from releasekit.server.metadata import ArchiveError, parse_filename
 from releasekit.server.metrics import CONTENT_TYPE as METRICS_TYPE
 from releasekit.server.metrics import Metrics, metrics_token_matches, multiprocess_dir_from_env
 from releasekit.server.pages import PageSet
 from releasekit.server.problems import problem
 from releasekit.server.settings import Settings
-from releasekit.server.simple import IndexFront
 from releasekit.server.state import (
     DiskCollector,
     IndexState,
@@ -39,107 +38,12 @@ from releasekit.server.state import (
     auth_problem,
     authorize,
 )
-from releasekit.server.storage import LocalStorage, Storage
+from releasekit.server.storage import Storage
 from releasekit.server.throttle import ThrottlePolicy
 from releasekit.server.upload_route import upload_endpoint
 from releasekit.server.welcome import welcome_endpoint
 
 logger = logging.getLogger("releasekit.server")
-
-
-async def package_file(request: Request) -> Response:
-    """A distribution file or its PEP 658 `.metadata` sibling: ETag, HEAD, Range, caching."""
-    state: IndexState = request.app.state.index
-    name: str = request.path_params["filename"]
-    is_metadata = name.endswith(".metadata")
-    filename = name.removesuffix(".metadata") if is_metadata else name
-    record = state.catalogue.files.get(filename)
-    waiting = state.catalogue.pending.get(filename) if record is None else None
-    if record is None and waiting is None:
-        # Stored a moment ago, maybe through another worker: look at the directory now rather
-        # than at the next poll (two stats when nothing changed).
-        await run_in_threadpool(state.refresh)
-        record = state.catalogue.files.get(filename)
-        waiting = state.catalogue.pending.get(filename) if record is None else None
-    if record is not None:
-        project = record.project
-    elif waiting is not None:
-        project = waiting.project
-    else:
-        return problem(404, f"no file named {name!r} on this index", "not-found")
-    try:
-        await authorize(request, "download", project)
-    except AuthError as exc:
-        return auth_problem(exc)
-    if waiting is not None:
-        if not is_metadata:
-            return await _pending_file(request, state, waiting)
-        # Whether a sidecar exists is known once indexed: index the project, as its page would.
-        await run_in_threadpool(state.index_project, waiting.project)
-        record = state.catalogue.files.get(filename)
-    if record is None or (is_metadata and record.metadata_sha256 is None):
-        return problem(404, f"no file named {name!r} on this index", "not-found")
-    if is_metadata:
-        path = state.settings.state_dir / metadata_state_name(record.filename)
-        etag = f'"{record.metadata_sha256}"'
-        return await _send_file(request, state, path, etag, "text/plain; charset=utf-8", None)
-    path = state.storage.path(record.filename)
-    etag = f'"{record.sha256}"'
-    download = (project, record.version)
-    return await _send_file(request, state, path, etag, "application/octet-stream", download)
-
-
-async def _pending_file(request: Request, state: IndexState, waiting: PendingFile) -> Response:
-    """A file not indexed yet: its bytes need no hash; the ETag comes from size and mtime."""
-    stored = waiting.stored
-    etag = f'"{stored.size:x}-{stored.mtime_ns:x}"'
-    path = state.storage.path(stored.filename)
-    try:
-        version = parse_filename(stored.filename).version
-    except ArchiveError:
-        version = "unknown"
-    download = (waiting.project, version)
-    return await _send_file(request, state, path, etag, "application/octet-stream", download)
-
-
-async def _send_file(
-    request: Request,
-    state: IndexState,
-    path: Path,
-    etag: str,
-    media_type: str,
-    download_of: tuple[str, str] | None,
-) -> Response:
-    """Serve `path` with ETag, HEAD and Range; a whole-file GET counts as a download of
-    `download_of` (project, version). Behind nginx (`--accel-redirect`) nginx sends the bytes."""
-    headers = {
-        "etag": etag,
-        "cache-control": f"public, max-age={state.settings.cache_control}, immutable",
-    }
-    if request.headers.get("if-none-match") in (etag, f"W/{etag}"):
-        return Response(status_code=304, headers=headers)
-    # A range read (uv peeking at a wheel's metadata) is not a download.
-    if request.method == "GET" and download_of is not None and "range" not in request.headers:
-        state.metrics.downloads.labels(*download_of).inc()
-    if state.settings.accel_redirect:
-        return _accel_redirect(state, path, headers, media_type)
-    try:
-        stat_result = await run_in_threadpool(path.stat)
-    except FileNotFoundError:
-        # Removed by hand a moment ago: the poller will drop it from the pages.
-        return problem(404, f"no file named {path.name!r} on this index", "not-found")
-    return FileResponse(path, headers=headers, media_type=media_type, stat_result=stat_result)
-
-
-def _accel_redirect(
-    state: IndexState, path: Path, headers: dict[str, str], media_type: str
-) -> Response:
-    """Let nginx send `path` (sendfile, Range, HEAD) from its internal location."""
-    relative = path.relative_to(state.settings.packages_dir).as_posix()
-    headers["x-accel-redirect"] = state.settings.accel_redirect + relative
-    # nginx takes the type from the internal location; keep ours for the client.
-    headers["content-type"] = media_type
-    return Response(b"", headers=headers)
 
 
 async def health(request: Request) -> Response:
@@ -193,8 +97,7 @@ def create_app(
     """
     if authenticator is None:
         authenticator = authenticator_from(settings)
-    if isinstance(storage, LocalStorage):
-        storage.prepare()
+    storage.prepare()
     catalogue = Catalogue(storage, debounce_saves=True)
     changed = catalogue.load(index=False)
     pages = PageSet(catalogue, storage)
@@ -235,7 +138,8 @@ def create_app(
         Route("/legacy", upload_endpoint, methods=["POST"]),
         Route("/packages/", find_links_page, methods=["GET", "HEAD"]),
         Route("/packages", find_links_page, methods=["GET", "HEAD"]),
-        Route("/packages/{filename}", package_file, methods=["GET", "HEAD"]),
+        # GET and HEAD never get here (the front answers them): the route makes others a 405.
+        Route("/packages/{filename}", _not_found, methods=["GET", "HEAD"]),
         Route("/bundles/{bundle}/{lock}", bundle_lock, methods=["GET", "HEAD"]),
         Route("/-/auth", auth_request, methods=["GET", "HEAD"]),
         Route(settings.health_endpoint, health, methods=["GET", "HEAD"]),

@@ -13,7 +13,7 @@ import stat
 import struct
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path
+from typing import BinaryIO
 
 from releasekit.errors import IndexServerError
 
@@ -104,13 +104,12 @@ class Expansion:
             )
 
 
-def _central_directory(path: Path) -> tuple[int, int, int]:
+def _central_directory(handle: BinaryIO) -> tuple[int, int, int]:
     """(entries, directory size, directory start) from the end records (Zip64 aware)."""
-    with path.open("rb") as handle:
-        end = handle.seek(0, 2)
-        tail_start = max(0, end - (22 + 65535 + 20 + 56))
-        handle.seek(tail_start)
-        tail = handle.read()
+    end = handle.seek(0, 2)
+    tail_start = max(0, end - (22 + 65535 + 20 + 56))
+    handle.seek(tail_start)
+    tail = handle.read()
     at = tail.rfind(b"PK\x05\x06")
     if at < 0 or len(tail) - at < 22:
         raise zipfile.BadZipFile("no end of central directory record")
@@ -126,17 +125,16 @@ def _central_directory(path: Path) -> tuple[int, int, int]:
     return entries, size, record_start - size
 
 
-def check_zip_bounds(path: Path, filename: str, limits: ArchiveLimits) -> None:
+def check_zip_bounds(handle: BinaryIO, filename: str, limits: ArchiveLimits) -> None:
     """Count the central directory's entries without building them (zipfile would)."""
-    entries, size, start = _central_directory(path)
+    entries, size, start = _central_directory(handle)
     if entries > limits.max_members:
         raise too_many(filename, limits, "entries")
     if size > limits.max_central_directory or start < 0:
         raise ArchiveError(f"{filename} has a central directory of {size} bytes: refused")
     counted = 0
-    with path.open("rb") as handle:
-        handle.seek(start)
-        directory = handle.read(size)
+    handle.seek(start)
+    directory = handle.read(size)
     pos = 0
     while pos + 46 <= len(directory) and directory[pos : pos + 4] == b"PK\x01\x02":
         counted += 1

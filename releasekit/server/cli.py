@@ -40,7 +40,7 @@ def _settings(config_file: Path | None, **overrides: Any) -> Settings:
 
 
 def _storage(settings: Settings) -> Any:
-    from releasekit.server.storage import LocalStorage
+    from releasekit.server.localstore import LocalStorage
 
     return LocalStorage(settings.packages_dir)
 

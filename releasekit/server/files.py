@@ -1,27 +1,39 @@
-"""The download fast path: small indexed files answered from memory, in front of Starlette.
+"""The one download path: `/packages/<file>` and `<file>.metadata`, answered by the front.
 
-Most wheels and sdists on an internal index are small, and pip and uv fetch the same few many
-times. A bounded LRU of their bytes, keyed by (filename, sha256) so a file replaced on disk is
-never served stale, answers a GET without a `stat`, a thread hop or Starlette's FileResponse.
-Anything else (a Range request, a large or not yet indexed file, a file whose size on disk no
-longer matches its record) goes to the regular route, which handles every case.
+Every answer (200, 206, 304, HEAD) takes its headers from `file_headers`. Small indexed files
+come from a bounded LRU of their bytes, keyed by (filename, sha256) so a file replaced behind
+our back is never served stale. Larger files and Range requests go to sendfile (`FileResponse`)
+when the storage has a local file for them (an optional capability), else they stream from the
+storage with single-range support.
 """
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
+from dataclasses import dataclass
 from email.utils import formatdate
-from pathlib import Path
 from threading import Lock
 from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
-from starlette.concurrency import run_in_threadpool
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.responses import FileResponse, StreamingResponse
+
+from releasekit.server.auth import AuthError
+from releasekit.server.problems import raw_problem, send_auth_failure, send_raw
+from releasekit.server.records import metadata_state_name
 
 if TYPE_CHECKING:
-    from releasekit.server.records import FileRecord
+    from starlette.types import Receive, Scope, Send
+
+    from releasekit.server.state import IndexState
 
 SMALL_FILE = 1024 * 1024
 CACHE_BYTES = 64 * 1024 * 1024
+OCTETS = "application/octet-stream"
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_KEPT_304 = (b"etag", b"cache-control", b"last-modified")
 
 
 class SmallFileCache:
@@ -51,31 +63,197 @@ class SmallFileCache:
                 self.size -= len(evicted)
 
 
-async def small_file_bytes(cache: SmallFileCache, record: FileRecord, path: Path) -> bytes | None:
-    """The file's bytes when it is small and still the file its record describes, else None."""
-    if record.size > SMALL_FILE:
+@dataclass(frozen=True)
+class Served:
+    """What one download answers with: the stored name, its validator and its facts."""
+
+    filename: str
+    project: str | None  # a GET of it counts as a download of this project
+    etag: str
+    size: int
+    mtime_ns: int
+    media_type: str = OCTETS
+    sha256: str | None = None  # cacheable in memory (the bytes are known by their hash)
+
+
+def file_headers(served: Served, length: int | None, max_age: int) -> list[tuple[bytes, bytes]]:
+    """The headers of every file answer; `length` None leaves Content-Length to the sender."""
+    headers = [
+        (b"content-type", served.media_type.encode()),
+        (b"etag", served.etag.encode()),
+        (b"cache-control", f"public, max-age={max_age}, immutable".encode()),
+        (b"accept-ranges", b"bytes"),
+        (b"last-modified", formatdate(served.mtime_ns / 1e9, usegmt=True).encode()),
+    ]
+    if length is not None:
+        headers.insert(1, (b"content-length", str(length).encode()))
+    return headers
+
+
+async def send_package(
+    state: IndexState, cache: SmallFileCache, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """Answer a GET/HEAD of `/packages/<name>`: auth, 304, then the bytes."""
+    name = unquote(scope["path"][len("/packages/") :])
+    served = await _lookup(state, scope, name, send)
+    if served is None:
+        return
+    headers = dict(scope["headers"])
+    max_age = state.settings.cache_control
+    if headers.get(b"if-none-match") in (served.etag.encode(), b"W/" + served.etag.encode()):
+        kept = [h for h in file_headers(served, None, max_age) if h[0] in _KEPT_304]
+        await send_raw(send, 304, kept, b"")
+        return
+    ranged = b"range" in headers
+    if scope["method"] == "GET" and served.project is not None and not ranged:
+        state.metrics.downloads.labels(served.project).inc()
+    # A sidecar is small and always sent whole (a server may ignore Range).
+    data = None if ranged and served.size >= 0 else await _small_bytes(state, cache, served)
+    if data is None and served.size < 0:
+        await _not_found(send, name)
+        return
+    if data is not None:
+        body = data if scope["method"] == "GET" else b""
+        await send_raw(send, 200, file_headers(served, len(data), max_age), body)
+        return
+    local = state.storage.local_path(served.filename)
+    if local is not None:
+        response = FileResponse(
+            local, headers=_str_headers(served, max_age), media_type=served.media_type
+        )
+        try:
+            await response(scope, receive, send)
+        except RuntimeError:  # FileResponse: the file vanished between lookup and stat
+            await _not_found(send, name)
+        return
+    await _stream(state, served, headers.get(b"range"), scope, receive, send)
+
+
+async def _lookup(state: IndexState, scope: Scope, name: str, send: Send) -> Served | None:
+    """The record (or pending file) behind `name`, authorized; None once a refusal is sent."""
+    is_metadata = name.endswith(".metadata")
+    filename = name.removesuffix(".metadata") if is_metadata else name
+    record = state.catalogue.files.get(filename)
+    waiting = state.catalogue.pending.get(filename) if record is None else None
+    project = record.project if record else waiting.project if waiting else None
+    if project is None:
+        await _not_found(send, name)
         return None
-    key = (record.filename, record.sha256)
+    auth = dict(scope["headers"]).get(b"authorization")
+    client = scope.get("client")
+    try:
+        principal = await state.authorizer.authorize(
+            auth.decode("latin-1") if auth else None,
+            "download",
+            project,
+            str(client[0]) if client else "-",
+        )
+    except AuthError as exc:
+        await send_auth_failure(send, exc)
+        return None
+    scope["releasekit"].user = principal.name
+    if waiting is not None:
+        if not is_metadata:  # not indexed yet: no hash needed, the ETag is size and mtime
+            stored = waiting.stored
+            etag = f'"{stored.size:x}-{stored.mtime_ns:x}"'
+            return Served(filename, project, etag, stored.size, stored.mtime_ns)
+        # Whether a sidecar exists is known once indexed: index the project, as its page would.
+        await run_in_threadpool(state.index_project, project)
+        record = state.catalogue.files.get(filename)
+    if record is None or (is_metadata and record.metadata_sha256 is None):
+        await _not_found(send, name)
+        return None
+    if is_metadata:
+        etag = f'"{record.metadata_sha256}"'
+        media = "text/plain; charset=utf-8"
+        return Served(name, None, etag, -1, record.mtime_ns, media, record.metadata_sha256)
+    etag = f'"{record.sha256}"'
+    return Served(filename, project, etag, record.size, record.mtime_ns, OCTETS, record.sha256)
+
+
+async def _small_bytes(state: IndexState, cache: SmallFileCache, served: Served) -> bytes | None:
+    """The bytes of a small indexed file (or a sidecar) when they are still the recorded ones."""
+    if served.sha256 is None or served.size > SMALL_FILE:
+        return None
+    key = (served.filename, served.sha256)
     data = cache.get(key)
     if data is not None:
         return data
-    try:
-        data = await run_in_threadpool(path.read_bytes)
-    except OSError:
-        return None  # removed or unreadable: the regular route answers properly
-    if len(data) != record.size:
-        return None  # replaced by hand since it was indexed: the regular route stats it
-    cache.put(key, data)
+    if served.size < 0:  # a sidecar is a state blob
+        name = metadata_state_name(served.filename.removesuffix(".metadata"))
+        data = await run_in_threadpool(state.storage.read_state, name)
+    else:
+        try:
+            data = await run_in_threadpool(_read_all, state, served.filename)
+        except OSError:
+            return None  # removed or unreadable: the regular path answers properly
+        if len(data) != served.size:
+            return None  # replaced by hand since it was indexed: the regular path stats it
+    if data is not None:
+        cache.put(key, data)
     return data
 
 
-def file_headers(record: FileRecord, length: int, max_age: int) -> tuple[tuple[bytes, bytes], ...]:
-    """The headers the regular route sends for a whole file, byte for byte the same."""
-    return (
-        (b"content-type", b"application/octet-stream"),
-        (b"content-length", str(length).encode()),
-        (b"etag", f'"{record.sha256}"'.encode()),
-        (b"cache-control", f"public, max-age={max_age}, immutable".encode()),
-        (b"accept-ranges", b"bytes"),
-        (b"last-modified", formatdate(record.mtime_ns / 1e9, usegmt=True).encode()),
+def _read_all(state: IndexState, filename: str) -> bytes:
+    return b"".join(state.storage.read_range(filename))
+
+
+def _str_headers(served: Served, max_age: int) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in file_headers(served, None, max_age)}
+
+
+async def _stream(
+    state: IndexState,
+    served: Served,
+    range_header: bytes | None,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+) -> None:
+    """Stream from the storage: the whole file, or one byte range (uv reads wheels by range)."""
+    stored = await run_in_threadpool(state.storage.stat, served.filename)
+    if stored is None:
+        await _not_found(send, served.filename)
+        return
+    size, status, start, length = stored.size, 200, 0, stored.size
+    headers = _str_headers(served, state.settings.cache_control)
+    wanted = parse_range(range_header.decode("latin-1"), size) if range_header else None
+    if wanted == "unsatisfiable":
+        extra = ((b"content-range", f"bytes */{size}".encode()),)
+        detail = f"the range {wanted!r} is outside the file's {size} bytes"
+        await send_raw(send, 416, *raw_problem(416, detail, "bad-range", extra))
+        return
+    if isinstance(wanted, tuple):
+        start, end = wanted
+        status, length = 206, end - start
+        headers["content-range"] = f"bytes {start}-{end - 1}/{size}"
+    headers["content-length"] = str(length)
+    if scope["method"] == "HEAD":
+        await send_raw(send, status, [(k.encode(), v.encode()) for k, v in headers.items()], b"")
+        return
+    chunks = await run_in_threadpool(state.storage.read_range, served.filename, start, length)
+    response = StreamingResponse(iterate_in_threadpool(chunks), status, headers)
+    await response(scope, receive, send)
+
+
+def parse_range(header: str, size: int) -> tuple[int, int] | str | None:
+    """One byte range as (start, end) with end exclusive; None to send the whole file (several
+    ranges, or a header we do not read), `"unsatisfiable"` for a 416."""
+    match = _RANGE.fullmatch(header.strip())
+    if match is None or not (match.group(1) or match.group(2)):
+        return None
+    first, last = match.group(1), match.group(2)
+    if not first:  # the last N bytes
+        start, end = max(0, size - int(last)), size
+    else:
+        start = int(first)
+        end = min(size, int(last) + 1) if last else size
+    if start >= size or start >= end:
+        return "unsatisfiable"
+    return start, end
+
+
+async def _not_found(send: Send, name: str) -> None:
+    await send_raw(
+        send, 404, *raw_problem(404, f"no file named {name!r} on this index", "not-found")
     )

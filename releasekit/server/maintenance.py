@@ -7,7 +7,6 @@ Nothing here needs Starlette, so the CLI can import it without the server extra.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,7 +14,7 @@ from releasekit.errors import IndexServerError
 from releasekit.server.catalogue import Catalogue, FileRecord, Progress, metadata_state_name
 from releasekit.server.metadata import ArchiveError, canonical_version, normalize
 from releasekit.server.pages import PageSet
-from releasekit.server.storage import LocalStorage, Storage
+from releasekit.server.storage import Storage
 
 PROGRESS_EVERY = 1000
 
@@ -37,21 +36,19 @@ def open_index(storage: Storage) -> tuple[Catalogue, PageSet]:
     return catalogue, pages
 
 
-def reindex(
-    storage: LocalStorage, progress: Callable[[Progress], None] | None = None
-) -> ReindexReport:
+def reindex(storage: Storage, progress: Callable[[Progress], None] | None = None) -> ReindexReport:
     """Throw the cache away and rebuild it (records, sidecars, pages) from the files alone.
 
     `progress` (a terminal user watches this long job) is told the files done so far and
     the total about every PROGRESS_EVERY files, and once at the end.
     """
-    if not storage.root.is_dir():
+    if not storage.exists():
         raise IndexServerError(
-            f"packages directory {storage.root} does not exist",
+            f"the packages {storage.describe()} does not exist",
             hint="pass the directory the server runs on",
         )
     for name in ("simple", "metadata"):
-        shutil.rmtree(storage.state_dir / name, ignore_errors=True)
+        storage.clear_state(name)
     storage.delete_state("catalogue.json")
     storage.prepare()
     catalogue = Catalogue(storage)

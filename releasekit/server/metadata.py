@@ -14,7 +14,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 from packaging.utils import (
     InvalidSdistFilename,
@@ -145,20 +145,26 @@ def serves_pep658(dist: DistFilename, meta: CoreMetadata) -> bool:
 
 
 def read_metadata(
-    path: Path, dist: DistFilename, limits: ArchiveLimits = DEFAULT_LIMITS
+    source: Path | BinaryIO, dist: DistFilename, limits: ArchiveLimits = DEFAULT_LIMITS
 ) -> CoreMetadata:
-    """Read the core metadata of a wheel or sdist on disk; every member is checked (bounded
-    reads, safe paths, no links outside) so a file listed here is safe to extract."""
+    """Read the core metadata of a wheel or sdist (a file, or a seekable reader of its bytes);
+    every member is checked (bounded reads, safe paths, no links outside) so a file listed here
+    is safe to extract."""
+    if isinstance(source, Path):
+        with source.open("rb") as handle:
+            return read_metadata(handle, dist, limits)
     if dist.filename.endswith((".whl", ".zip")):
-        return parse_metadata(_read_zip(path, dist, limits))
-    return parse_metadata(read_tar_metadata(path, dist.filename, limits))
+        return parse_metadata(_read_zip(source, dist, limits))
+    return parse_metadata(read_tar_metadata(source, dist.filename, limits))
 
 
-def _read_zip(path: Path, dist: DistFilename, limits: ArchiveLimits) -> bytes:
+def _read_zip(handle: BinaryIO, dist: DistFilename, limits: ArchiveLimits) -> bytes:
     try:
-        check_zip_bounds(path, dist.filename, limits)
-        with zipfile.ZipFile(path) as archive:
-            infos = zip_members(archive, dist.filename, path.stat().st_size, limits)
+        check_zip_bounds(handle, dist.filename, limits)
+        size = handle.seek(0, 2)
+        handle.seek(0)
+        with zipfile.ZipFile(handle) as archive:
+            infos = zip_members(archive, dist.filename, size, limits)
             if dist.kind == "wheel":
                 wanted = [
                     i

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
+from typing import TYPE_CHECKING
 
 from starlette.responses import Response
+
+if TYPE_CHECKING:
+    from starlette.types import Send
+
+    from releasekit.server.auth import AuthError
 
 CONTENT_TYPE = "application/problem+json"
 
@@ -54,3 +60,22 @@ def raw_problem(
         *extra,
     )
     return headers, body
+
+
+async def send_raw(
+    send: Send, status: int, headers: Sequence[tuple[bytes, bytes]], body: bytes
+) -> None:
+    """One whole response on the pure-ASGI path."""
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_auth_failure(send: Send, exc: AuthError) -> None:
+    """The 401/403 problem of the pure-ASGI path, with the challenge header on 401."""
+    extra = tuple((k.lower().encode(), v.encode()) for k, v in exc.headers.items())
+    await send_raw(send, exc.status, *raw_problem(exc.status, exc.detail, exc.code, extra))
+
+
+def auth_problem(exc: AuthError) -> Response:
+    """The same refusal as a Starlette response, for the routed endpoints."""
+    return problem(exc.status, exc.detail, exc.code, headers=exc.headers)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from pathlib import Path
+from typing import BinaryIO
 
 from releasekit.server.metadata import (
     SDIST_SUFFIXES,
@@ -88,22 +88,30 @@ def metadata_state_name(filename: str) -> str:
     return f"metadata/{filename}.metadata"
 
 
-def hash_file(path: Path) -> tuple[str, str]:
-    """sha256 and blake2b-256 hex digests of a file, read once."""
+def hash_stream(handle: BinaryIO) -> tuple[str, str]:
+    """sha256 and blake2b-256 hex digests of a reader's bytes from its start, read once."""
     sha, blake = hashlib.sha256(), hashlib.blake2b(digest_size=32)
-    with path.open("rb") as handle:
-        while chunk := handle.read(1024 * 1024):
-            sha.update(chunk)
-            blake.update(chunk)
+    handle.seek(0)
+    while chunk := handle.read(1024 * 1024):
+        sha.update(chunk)
+        blake.update(chunk)
     return sha.hexdigest(), blake.hexdigest()
+
+
+def hash_stored(storage: Storage, filename: str) -> tuple[str, str]:
+    """The digests of a stored file (FileNotFoundError when it is gone)."""
+    with storage.open(filename) as handle:
+        return hash_stream(handle)
 
 
 def index_file(storage: Storage, stored: StoredFile) -> FileRecord:
     """Read one stored file: parse its name and metadata, hash it, write its PEP 658 sidecar."""
     dist = parse_filename(stored.filename)
-    path = storage.path(stored.filename)
-    meta = read_metadata(path, dist)
-    sha256, blake2b = hash_file(path)
+    # One reader for the metadata and the hash: both describe the same bytes, even if the
+    # name is replaced meanwhile.
+    with storage.open(stored.filename) as handle:
+        meta = read_metadata(handle, dist)
+        sha256, blake2b = hash_stream(handle)
     return make_record(storage, stored, dist, meta, sha256, blake2b)
 
 

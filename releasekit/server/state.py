@@ -11,15 +11,13 @@ from dataclasses import dataclass, field
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.requests import Request
-from starlette.responses import Response
 
-from releasekit.server.auth import Action, Authenticator, AuthError, Principal
+from releasekit.server.auth import Action, Authenticator, Principal
 from releasekit.server.catalogue import Catalogue
 from releasekit.server.metrics import Metrics
 from releasekit.server.pages import PageSet
-from releasekit.server.problems import problem
+from releasekit.server.problems import auth_problem as auth_problem
 from releasekit.server.settings import Settings
-from releasekit.server.simple import RequestInfo
 from releasekit.server.storage import Storage
 
 logger = logging.getLogger("releasekit.server")
@@ -31,6 +29,14 @@ BACKLOG_SAVE_INTERVAL = 10.0
 # Files indexed per background step: between steps the poller rescans and saves.
 BATCH_FILES = 200
 PROGRESS_EVERY = 1000
+
+
+@dataclass
+class RequestInfo:
+    """Per-request facts the endpoints fill in for the access log (scope key `releasekit`)."""
+
+    user: str | None = None
+    route: str = "other"
 
 
 @dataclass
@@ -197,8 +203,3 @@ async def authorize(request: Request, action: Action, project: str | None) -> Pr
     if info is not None:
         info.user = principal.name
     return principal
-
-
-def auth_problem(exc: AuthError) -> Response:
-    """A 401/403 problem response, with the challenge header on 401."""
-    return problem(exc.status, exc.detail, exc.code, headers=exc.headers)

@@ -12,7 +12,6 @@ import re
 import struct
 import zlib
 from collections.abc import Iterator
-from pathlib import Path
 from typing import BinaryIO
 
 from releasekit.server.archives import (
@@ -112,24 +111,25 @@ _EXTENSIONS = {b"L": "GNU long name", b"K": "GNU long link name", b"x": "PAX hea
 _REGULAR = (b"0", b"\0", b"7")
 
 
-def read_tar_metadata(path: Path, filename: str, limits: ArchiveLimits) -> bytes:
+def read_tar_metadata(raw: BinaryIO, filename: str, limits: ArchiveLimits) -> bytes:
     """The bytes of the one top-level PKG-INFO of a .tar.gz sdist, every member checked."""
     found: list[tuple[str, bytes]] = []
     try:
-        with path.open("rb") as raw:
-            stream = _Stream(raw, Expansion(filename, path.stat().st_size, limits))
-            for name, typeflag, size, linkname in _tar_members(stream, filename, limits):
-                check_member_path(filename, name)
-                if typeflag in (b"1", b"2"):
-                    check_link(filename, name, linkname, hard=typeflag == b"1")
-                if typeflag in _REGULAR and re.fullmatch(r"(\./)?[^/]+/PKG-INFO", name):
-                    if size > limits.max_metadata_size:
-                        raise ArchiveError(f"{filename}: PKG-INFO is larger than allowed")
-                    found.append((name, stream.read(size, filename)))
-                    stream.skip(-size % BLOCK, filename)
-                elif typeflag in _REGULAR:
-                    stream.skip(size + -size % BLOCK, filename)
-            stream.drain()  # the gzip trailer's CRC and length are checked at its end
+        compressed = raw.seek(0, 2)
+        raw.seek(0)
+        stream = _Stream(raw, Expansion(filename, compressed, limits))
+        for name, typeflag, size, linkname in _tar_members(stream, filename, limits):
+            check_member_path(filename, name)
+            if typeflag in (b"1", b"2"):
+                check_link(filename, name, linkname, hard=typeflag == b"1")
+            if typeflag in _REGULAR and re.fullmatch(r"(\./)?[^/]+/PKG-INFO", name):
+                if size > limits.max_metadata_size:
+                    raise ArchiveError(f"{filename}: PKG-INFO is larger than allowed")
+                found.append((name, stream.read(size, filename)))
+                stream.skip(-size % BLOCK, filename)
+            elif typeflag in _REGULAR:
+                stream.skip(size + -size % BLOCK, filename)
+        stream.drain()  # the gzip trailer's CRC and length are checked at its end
     except (OSError, EOFError, zlib.error, gzip.BadGzipFile, ValueError) as exc:
         raise ArchiveError(
             f"{filename} is not a readable .tar.gz archive: {exc}",

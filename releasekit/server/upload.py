@@ -7,18 +7,16 @@ discards the temp file, so nothing is ever stored or listed on failure.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import hashlib
 import hmac
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, BinaryIO
 
 from releasekit.errors import IndexServerError
-from releasekit.server.catalogue import Catalogue, FileRecord, hash_file, make_record
+from releasekit.server.catalogue import Catalogue, FileRecord, hash_stored, make_record
 from releasekit.server.metadata import (
     ArchiveError,
     CoreMetadata,
@@ -28,7 +26,7 @@ from releasekit.server.metadata import (
     parse_filename,
     read_metadata,
 )
-from releasekit.server.storage import FileExistsConflict, Storage
+from releasekit.server.storage import Storage, Upload
 
 _FILETYPES = {"sdist": "sdist", "bdist_wheel": "wheel"}
 _HEX = r"\s*[0-9a-fA-F]{%d}\s*"
@@ -183,33 +181,31 @@ def receive_upload(
     check_fields(fields)
     dist = check_form(fields, filename)
     try:
-        handle, temp = storage.new_upload()
+        upload = storage.new_upload()
     except OSError as exc:
         raise storage_refusal(exc) from None
     try:
-        computed = _copy(content, handle, dist, max_size)
-        _digests_agree(fields, computed)
-        try:
-            meta = read_metadata(temp, dist)
-        except ArchiveError as exc:
-            raise UploadRefused(400, "bad-archive", exc.message, exc.hint) from None
-        what = "PKG-INFO" if dist.kind == "sdist" else "METADATA"
-        _agree(f"the {what}", dist, name=meta.name, version=meta.version)
-        # One commit per filename at a time: the check, the commit and the record agree.
-        with storage.lock(dist.filename):
-            return _commit(storage, catalogue, dist, meta, temp, computed, overwrite=overwrite)
+        with upload:
+            computed = _copy(content, upload, dist, max_size)
+            _digests_agree(fields, computed)
+            try:
+                with upload.reader() as written:
+                    meta = read_metadata(written, dist)
+            except ArchiveError as exc:
+                raise UploadRefused(400, "bad-archive", exc.message, exc.hint) from None
+            what = "PKG-INFO" if dist.kind == "sdist" else "METADATA"
+            _agree(f"the {what}", dist, name=meta.name, version=meta.version)
+            # One commit per filename at a time: the check, the commit and the record agree.
+            with storage.lock(dist.filename):
+                return _commit(
+                    storage, catalogue, dist, meta, upload, computed, overwrite=overwrite
+                )
     except OSError as exc:
         raise storage_refusal(exc) from None
-    finally:
-        storage.discard(temp)
-        # Closed last: that releases the lock the temp collector respects. A flush error of a
-        # write that already failed (a full disk) must not replace the refusal being raised.
-        with contextlib.suppress(OSError):
-            handle.close()
 
 
-def _copy(content: BinaryIO, handle: BinaryIO, dist: DistFilename, max_size: int) -> dict[str, str]:
-    """Copy the body into the temp file, enforcing the size limit; the digests of the bytes."""
+def _copy(content: BinaryIO, upload: Upload, dist: DistFilename, max_size: int) -> dict[str, str]:
+    """Stream the body into the upload, enforcing the size limit; the digests of the bytes."""
     hashers: dict[str, Any] = {
         "sha256": hashlib.sha256(),
         "blake2b": hashlib.blake2b(digest_size=32),
@@ -225,10 +221,9 @@ def _copy(content: BinaryIO, handle: BinaryIO, dist: DistFilename, max_size: int
                 f"{dist.filename} is larger than the limit of {max_size} bytes",
                 hint="ask the admin to raise --max-upload-size",
             )
-        handle.write(chunk)
+        upload.write(chunk)
         for hasher in hashers.values():
             hasher.update(chunk)
-    handle.flush()
     return {name: hasher.hexdigest() for name, hasher in hashers.items()}
 
 
@@ -237,12 +232,12 @@ def _commit(
     catalogue: Catalogue,
     dist: DistFilename,
     meta: CoreMetadata,
-    temp: Path,
+    upload: Upload,
     computed: Mapping[str, str],
     *,
     overwrite: bool,
 ) -> UploadOutcome:
-    """Store the checked temp file (caller holds the filename's lock)."""
+    """Store the checked upload (caller holds the filename's lock)."""
     sha256, blake2b = computed["sha256"], computed["blake2b"]
     existing = _stored_sha256(storage, catalogue, dist.filename)
     if existing is not None:
@@ -250,14 +245,13 @@ def _commit(
             return UploadOutcome(existing[0] or _record(storage, dist, meta, computed), False)
         if not overwrite:
             raise _conflict(dist.filename)
-    try:
-        stored = storage.commit(temp, dist.filename, overwrite=overwrite)
-    except FileExistsConflict:
+    stored = upload.replace(dist.filename) if overwrite else upload.create(dist.filename)
+    if stored is None:
         # Another process won the race for this name: same bytes is a success, as above.
         existing = _stored_sha256(storage, catalogue, dist.filename)
         if existing is not None and existing[1] == sha256:
             return UploadOutcome(existing[0] or _record(storage, dist, meta, computed), False)
-        raise _conflict(dist.filename) from None
+        raise _conflict(dist.filename)
     record = make_record(storage, stored, dist, meta, sha256, blake2b)
     catalogue.add(record)
     return UploadOutcome(record, created=True)
@@ -274,7 +268,7 @@ def _stored_sha256(
     if known is not None and (known.size, known.mtime_ns) == (existing.size, existing.mtime_ns):
         return known, known.sha256
     try:
-        return None, hash_file(storage.path(filename))[0]
+        return None, hash_stored(storage, filename)[0]
     except FileNotFoundError:
         return None  # removed by an admin a moment ago
 

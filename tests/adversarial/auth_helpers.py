@@ -17,8 +17,8 @@ import bcrypt
 from starlette.testclient import TestClient
 
 from releasekit.server.app import authenticator_from, create_app
+from releasekit.server.localstore import LocalStorage
 from releasekit.server.settings import Settings, load_settings
-from releasekit.server.storage import LocalStorage
 from releasekit.server.tokens import create_token
 
 ROLES = {"root": "admin", "ci": "upload", "reader": "read"}

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from releasekit.server.storage import TEMP_PREFIX
+from releasekit.server.localstore import TEMP_PREFIX
 from tests.server.conftest import (  # noqa: F401  (pytest finds fixtures by name)
     client,
     dists,

@@ -15,8 +15,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from releasekit.server.app import create_app
+from releasekit.server.localstore import TEMP_PREFIX, LocalStorage
 from releasekit.server.settings import load_settings
-from releasekit.server.storage import TEMP_PREFIX, LocalStorage
 from tests.adversarial.generator import generate
 
 JSON = "application/vnd.pypi.simple.v1+json"

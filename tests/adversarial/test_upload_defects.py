@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from releasekit.server.storage import LocalStorage
+from releasekit.server.localstore import LocalStorage
 from releasekit.server.upload import UploadRefused, receive_upload
 from tests.adversarial.hostile import (
     long_header_sdist,
@@ -298,13 +298,15 @@ def test_temp_files_of_dead_uploads_are_collected(
     client = make_client(temp_sweep_interval=0.1)
     assert not dead.exists()
     storage = client.app.state.index.storage  # type: ignore[attr-defined]
-    handle, live = storage.new_upload()  # owned by a live upload: must survive sweeps
+    upload = storage.new_upload()  # owned by a live upload: must survive sweeps
+    upload.write(b"live")
+    (live,) = packages.glob(".releasekit-upload-*.part")
     later = packages / ".releasekit-upload-later.part"
     later.write_bytes(b"y")
     wait_for(lambda: not later.exists())
     assert live.exists()
-    handle.close()
-    storage.discard(live)
+    upload.abort()
+    assert not live.exists()
 
 
 # Defect 10 (the parts that need no full disk): /ready and a metric report free space.

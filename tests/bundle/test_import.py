@@ -20,8 +20,8 @@ from releasekit.bundle.manifest import read_manifest
 from releasekit.bundle.plan import plan_bundle
 from releasekit.cli import cli
 from releasekit.errors import BundleError
+from releasekit.server.localstore import LocalStorage
 from releasekit.server.maintenance import set_yanked
-from releasekit.server.storage import LocalStorage
 from tests.bundle.conftest import (
     BASE_TIME,
     REQUIREMENTS,

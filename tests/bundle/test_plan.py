@@ -15,8 +15,8 @@ from releasekit.bundle.plan import plan_bundle, read_plan, write_plan
 from releasekit.bundle.targets import parse_target
 from releasekit.cli import cli
 from releasekit.errors import BundleError
+from releasekit.server.localstore import LocalStorage
 from releasekit.server.maintenance import set_yanked
-from releasekit.server.storage import LocalStorage
 from tests.bundle.conftest import TARGETS, Built, Index, fill_upstream
 from tests.server.conftest import Users
 

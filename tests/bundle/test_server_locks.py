@@ -9,8 +9,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from releasekit.server.app import create_app
+from releasekit.server.localstore import LocalStorage
 from releasekit.server.settings import load_settings
-from releasekit.server.storage import LocalStorage
 from tests.server.conftest import Users
 
 LOCK = b"app==1.0 --hash=sha256:" + b"0" * 64 + b"\n"

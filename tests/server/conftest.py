@@ -18,8 +18,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from releasekit.server.app import create_app
+from releasekit.server.localstore import LocalStorage
 from releasekit.server.settings import Settings, load_settings
-from releasekit.server.storage import LocalStorage
 
 
 def metadata_text(

@@ -21,11 +21,11 @@ from starlette.testclient import TestClient
 from releasekit.server import state as state_module
 from releasekit.server.app import create_app
 from releasekit.server.catalogue import Progress, filename_project
+from releasekit.server.localstore import LocalStorage
 from releasekit.server.maintenance import reindex
 from releasekit.server.metadata import ArchiveError, parse_filename
 from releasekit.server.settings import Settings, load_settings
 from releasekit.server.state import IndexState
-from releasekit.server.storage import LocalStorage
 from tests.server.conftest import make_sdist, make_wheel, upload_form, wait_for
 
 JSON = "application/vnd.pypi.simple.v1+json"

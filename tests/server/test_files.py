@@ -73,7 +73,6 @@ def test_large_files_take_the_regular_route(
     indexed: TestClient, dists: Dists, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(files, "SMALL_FILE", 10)
-    monkeypatch.setattr("releasekit.server.simple.SMALL_FILE", 10)
     response = indexed.get(f"/packages/{WHEEL}")
     assert response.content == dists.path(WHEEL).read_bytes()
 
@@ -107,7 +106,7 @@ def test_cache_stays_within_its_limit() -> None:
 def test_cache_files_are_flushed_before_the_catalogue_names_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from releasekit.server.storage import LocalStorage
+    from releasekit.server.localstore import LocalStorage
 
     syncs: list[str] = []
     monkeypatch.setattr("os.sync", lambda: syncs.append("sync"))

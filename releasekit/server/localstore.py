@@ -1,0 +1,256 @@
+"""`LocalStorage`: the packages directory backend of the storage seam (storage.py).
+
+Files sit flat in one directory, the state under `<root>/.releasekit/`. An upload is a dot-named
+temp file in the same directory, locked by its writer (flock) before it gets its `.part` name,
+so the temp collector can tell a live upload from a dead one. A conditional create is `link()`,
+which makes a name only if it is free; the record comes from `fstat` of the written inode.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from releasekit.atomic import SERVED, fsync_directory, write_atomic
+from releasekit.server.storage import CHUNK, Storage, StoredFile, Upload
+
+TEMP_PREFIX = ".releasekit-upload-"
+# A `.part` file is owned by the upload writing it through an flock on it, taken before the file
+# gets its `.part` name: an unlocked `.part` belongs to a dead process. A `.new` file that never
+# got renamed is from a process killed in between; one this old is certainly dead.
+STALE_NEW_SECONDS = 60
+LOCK_STRIPES = 256
+
+
+class LocalUpload(Upload):
+    """A locked `.part` temp file in the packages directory."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        fd, new = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".new", dir=root)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # held until the handle closes or the process dies
+            self._temp = Path(new).with_suffix(".part")
+            Path(new).rename(self._temp)
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                Path(new).unlink()
+            raise
+        self._handle = os.fdopen(fd, "w+b")
+        self._done = False
+
+    def write(self, chunk: bytes) -> None:
+        self._handle.write(chunk)
+
+    def reader(self) -> BinaryIO:
+        self._handle.flush()
+        return self._temp.open("rb")
+
+    def _sealed(self, mtime_ns: int | None) -> os.stat_result:
+        self._handle.flush()
+        fd = self._handle.fileno()
+        os.fchmod(fd, SERVED)  # private while written, world-readable once stored
+        if mtime_ns is not None:
+            os.utime(fd, ns=(mtime_ns, mtime_ns))
+        os.fsync(fd)
+        return os.fstat(fd)  # the record describes this inode, whatever lands at the name later
+
+    def create(self, filename: str, *, mtime_ns: int | None = None) -> StoredFile | None:
+        st = self._sealed(mtime_ns)
+        try:
+            os.link(self._temp, self._root / filename)  # only if the name is free: one winner
+        except FileExistsError:
+            return None
+        fsync_directory(self._root)
+        self.abort()
+        return StoredFile(filename, st.st_size, st.st_mtime_ns)
+
+    def replace(self, filename: str) -> StoredFile:
+        st = self._sealed(None)
+        self._temp.replace(self._root / filename)
+        fsync_directory(self._root)
+        self._done = True
+        self.abort()
+        return StoredFile(filename, st.st_size, st.st_mtime_ns)
+
+    def abort(self) -> None:
+        if not self._done:
+            self._done = True
+            with contextlib.suppress(FileNotFoundError):
+                self._temp.unlink()
+        # Closed last: that releases the lock the temp collector respects. A flush error of a
+        # write that already failed (a full disk) must not replace the error being raised.
+        with contextlib.suppress(OSError):
+            self._handle.close()
+
+
+class LocalStorage(Storage):
+    """A flat directory of wheels and sdists, with the state in `<root>/.releasekit/`."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._state = root / ".releasekit"
+        self._unsynced = False
+
+    def exists(self) -> bool:
+        return self._root.is_dir()
+
+    def describe(self) -> str:
+        return f"directory {self._root}"
+
+    def prepare(self) -> None:
+        self._state.mkdir(parents=True, exist_ok=True)
+        self.collect_temp()
+
+    def collect_temp(self) -> tuple[int, int]:
+        files = size = 0
+        cutoff = time.time() - STALE_NEW_SECONDS
+        for entry in os.scandir(self._root):
+            if not entry.name.startswith(TEMP_PREFIX) or not entry.is_file(follow_symlinks=False):
+                continue
+            with contextlib.suppress(OSError):
+                length = entry.stat(follow_symlinks=False).st_size
+                if entry.name.endswith(".part"):
+                    if not _unowned_removed(entry.path):
+                        continue
+                elif entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                    Path(entry.path).unlink()
+                else:
+                    continue
+                files, size = files + 1, size + length
+        return files, size
+
+    @contextlib.contextmanager
+    def lock(self, filename: str) -> Iterator[None]:
+        # A fixed set of lock files (by hash), so no lock file is left per filename forever.
+        stripe = int(hashlib.sha256(filename.encode()).hexdigest(), 16) % LOCK_STRIPES
+        directory = self._state / "locks"
+        directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(directory / f"{stripe:03d}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # per open file: excludes other threads as well
+            yield
+        finally:
+            os.close(fd)
+
+    def free_bytes(self) -> int | None:
+        st = os.statvfs(self._root)
+        return st.f_bavail * st.f_frsize
+
+    def scan(self) -> list[StoredFile]:
+        found = []
+        with os.scandir(self._root) as entries:
+            for entry in entries:
+                if entry.name.startswith(".") or not entry.is_file(follow_symlinks=False):
+                    continue
+                st = entry.stat(follow_symlinks=False)
+                found.append(StoredFile(entry.name, st.st_size, st.st_mtime_ns))
+        return found
+
+    def stamp(self) -> tuple[int, ...]:
+        stamps = []
+        for path in (self._root, self._state / "yanked.json"):
+            try:
+                stamps.append(path.stat().st_mtime_ns)
+            except FileNotFoundError:
+                stamps.append(0)
+        return tuple(stamps)
+
+    def _file(self, filename: str) -> Path:
+        if not filename or "/" in filename or filename.startswith(".") or "\0" in filename:
+            raise FileNotFoundError(filename)  # never a state file, a temp file or a sub-path
+        return self._root / filename
+
+    def stat(self, filename: str) -> StoredFile | None:
+        try:
+            st = self._file(filename).stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return StoredFile(filename, st.st_size, st.st_mtime_ns)
+
+    def open(self, filename: str) -> BinaryIO:
+        return self._file(filename).open("rb")
+
+    def read_range(
+        self, filename: str, start: int = 0, length: int | None = None
+    ) -> Iterator[bytes]:
+        handle = self.open(filename)  # opened now: a missing file fails the call, not the loop
+        return _chunks(handle, start, length)
+
+    def new_upload(self) -> Upload:
+        return LocalUpload(self._root)
+
+    def delete(self, filename: str) -> bool:
+        try:
+            self._file(filename).unlink()
+        except FileNotFoundError:
+            return False
+        fsync_directory(self._root)
+        return True
+
+    def read_state(self, name: str) -> bytes | None:
+        try:
+            return (self._state / name).read_bytes()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+
+    def write_state(self, name: str, data: bytes, *, durable: bool = True) -> None:
+        target = self._state / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not durable:
+            write_atomic(target, data, mode=SERVED, durable=False)
+            self._unsynced = True
+            return
+        if self._unsynced:
+            os.sync()  # one flush for every cache file written since: cheaper than an fsync each
+            self._unsynced = False
+        write_atomic(target, data, mode=SERVED)  # world-readable: a web server may serve it
+
+    def delete_state(self, name: str) -> None:
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            (self._state / name).unlink()
+
+    def clear_state(self, prefix: str) -> None:
+        shutil.rmtree(self._state / prefix, ignore_errors=True)
+
+    def local_path(self, filename: str) -> str | None:
+        try:
+            return str(self._file(filename))
+        except FileNotFoundError:
+            return None
+
+
+def _chunks(handle: BinaryIO, start: int, length: int | None) -> Iterator[bytes]:
+    with handle:
+        handle.seek(start)
+        left = length
+        while left is None or left > 0:
+            chunk = handle.read(CHUNK if left is None else min(CHUNK, left))
+            if not chunk:
+                return
+            if left is not None:
+                left -= len(chunk)
+            yield chunk
+
+
+def _unowned_removed(path: str) -> bool:
+    """Remove a `.part` file if no process holds its lock; True if it was removed."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False  # a live upload is writing it
+        Path(path).unlink()
+        return True
+    finally:
+        os.close(fd)
