@@ -42,7 +42,7 @@ from packaging.utils import parse_sdist_filename, parse_wheel_filename
 HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work"
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
-SERVERS = ("releasekit", "releasekit-nginx", "pypiserver", "nginx")
+SERVERS = ("releasekit", "releasekit-granian", "releasekit-nginx", "pypiserver", "nginx")
 DEPLOY_NGINX = HERE.parent / "deploy" / "nginx" / "releasekit.conf"
 PEER_REQUIREMENTS = ("pypiserver[cache]", "gunicorn", "gevent", "waitress")
 
@@ -230,6 +230,26 @@ def releasekit_launch(corpus: server_corpus.Corpus, port: int, workers: int, pyt
     http = run([python, "-c", "import httptools, uvloop"], timeout=60).returncode == 0
     label = f"releasekit on uvicorn{' + httptools/uvloop' if http else ' (h11, asyncio)'}"
     return Launch(argv, run_dir, dict(os.environ), f"{label}, {workers} worker(s)")
+
+
+def releasekit_granian_launch(
+    corpus: server_corpus.Corpus, port: int, workers: int, python: str
+) -> Launch:
+    """The same app (`create_app` via the worker factory) on granian instead of uvicorn."""
+    run_dir = WORK / "run-releasekit-granian"
+    packages = run_dir / "packages"
+    if not packages.exists():
+        link_tree(corpus.root, packages)
+    argv = [python, "-m", "granian", "--interface", "asgi", "--factory"]
+    argv += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    argv += ["--log-level", "warning", "--no-ws", "releasekit.server.cli:app_from_env"]
+    env = dict(os.environ)
+    env |= {
+        "RELEASEKIT_SERVER_PACKAGES_DIR": str(packages),
+        "RELEASEKIT_SERVER_AUTHENTICATE": ".",
+        "RELEASEKIT_SERVER_LOG_LEVEL": "warning",
+    }
+    return Launch(argv, run_dir, env, f"releasekit on granian, {workers} worker(s)")
 
 
 def releasekit_nginx_launch(
@@ -528,6 +548,10 @@ def prerequisite_missing(name: str, python: str) -> str:
         return "nginx is not installed; run `apt-get install -y nginx`"
     if not name.startswith("releasekit"):
         return ""
+    if name == "releasekit-granian":
+        probe = run([python, "-c", "import granian"], timeout=60)
+        if probe.returncode != 0:
+            return f"granian is not installed for {python}; pip install granian"
     probe = run([python, "-m", "releasekit", "server", "run", "--help"], timeout=60)
     if probe.returncode == 0:
         return ""
@@ -683,6 +707,9 @@ def main(argv: list[str] | None = None) -> int:
     project = others[len(others) // 2]
     launchers: dict[str, Callable[[int], Launch]] = {
         "releasekit": lambda port: releasekit_launch(
+            corpus, port, args.workers, args.releasekit_python
+        ),
+        "releasekit-granian": lambda port: releasekit_granian_launch(
             corpus, port, args.workers, args.releasekit_python
         ),
         "pypiserver": lambda port: pypiserver_launch(
