@@ -217,10 +217,11 @@ async def _stream(
         return
     size, status, start, length = stored.size, 200, 0, stored.size
     headers = _str_headers(served, state.settings.cache_control)
-    wanted = parse_range(range_header.decode("latin-1"), size) if range_header else None
+    asked = range_header.decode("latin-1") if range_header else None
+    wanted = parse_range(asked, size) if asked else None
     if wanted == "unsatisfiable":
         extra = ((b"content-range", f"bytes */{size}".encode()),)
-        detail = f"the range {wanted!r} is outside the file's {size} bytes"
+        detail = f"the range {asked!r} starts past the end of the file ({size} bytes)"
         await send_raw(send, 416, *raw_problem(416, detail, "bad-range", extra))
         return
     if isinstance(wanted, tuple):

@@ -11,7 +11,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from releasekit.server import files
+from releasekit.server.app import create_app
 from releasekit.server.files import SmallFileCache
+from releasekit.server.localstore import LocalStorage
+from releasekit.server.settings import load_settings
 from tests.server.conftest import Dists, Users, make_wheel, wait_for
 
 WHEEL = "alpha-1.0-py3-none-any.whl"
@@ -106,8 +109,6 @@ def test_cache_stays_within_its_limit() -> None:
 def test_cache_files_are_flushed_before_the_catalogue_names_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from releasekit.server.localstore import LocalStorage
-
     syncs: list[str] = []
     monkeypatch.setattr("os.sync", lambda: syncs.append("sync"))
     storage = LocalStorage(tmp_path)
@@ -119,3 +120,52 @@ def test_cache_files_are_flushed_before_the_catalogue_names_them(
     storage.write_state("catalogue.json", b"{}")
     assert syncs == ["sync"]  # nothing unsynced since
     assert storage.read_state("metadata/a.whl.metadata") == b"Name: a\n"
+
+
+class _NoLocalFiles(LocalStorage):
+    """A backend without the local-file capability (as S3 will be): every byte is streamed."""
+
+    def local_path(self, filename: str) -> str | None:
+        return None
+
+
+@pytest.mark.parametrize(
+    ("header", "status", "part"),
+    [
+        (None, 200, slice(None)),
+        ("bytes=10-19", 206, slice(10, 20)),
+        ("bytes=-5", 206, slice(-5, None)),
+        ("bytes=100-", 206, slice(100, None)),
+        ("bytes=0-1,5-6", 200, slice(None)),  # several ranges: the whole file, as allowed
+    ],
+)
+def test_a_backend_without_local_files_streams_whole_files_and_ranges(
+    packages: Path,
+    dists: Dists,
+    monkeypatch: pytest.MonkeyPatch,
+    header: str | None,
+    status: int,
+    part: slice,
+) -> None:
+    monkeypatch.setattr(files, "SMALL_FILE", 10)  # past the memory cache: the streaming path
+    shutil.copy(dists.path(WHEEL), packages)
+    raw = dists.path(WHEEL).read_bytes()
+    settings = load_settings({"packages_dir": packages, "authenticate": "."}, env={})
+    with TestClient(create_app(_NoLocalFiles(packages), settings)) as client:
+        client.get("/simple/alpha/")
+        response = client.get(f"/packages/{WHEEL}", headers={"range": header} if header else {})
+        assert response.status_code == status
+        assert response.content == raw[part]
+        assert response.headers["content-length"] == str(len(raw[part]))
+        assert response.headers["etag"] == f'"{hashlib.sha256(raw).hexdigest()}"'
+        if status == 206:
+            start = range(len(raw))[part][0]
+            assert response.headers["content-range"] == (
+                f"bytes {start}-{start + len(raw[part]) - 1}/{len(raw)}"
+            )
+        head = client.head(f"/packages/{WHEEL}")
+        assert head.content == b"" and head.headers["content-length"] == str(len(raw))
+        beyond = client.get(f"/packages/{WHEEL}", headers={"range": f"bytes={len(raw)}-"})
+        assert beyond.status_code == 416
+        assert beyond.headers["content-range"] == f"bytes */{len(raw)}"
+        assert beyond.headers["content-type"] == "application/problem+json"
