@@ -9,6 +9,7 @@ storage with single-range support.
 
 from __future__ import annotations
 
+import os
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -118,13 +119,14 @@ async def send_package(
         return
     local = state.storage.local_path(served.filename)
     if local is not None:
-        response = FileResponse(
-            local, headers=_str_headers(served, max_age), media_type=served.media_type
-        )
         try:
-            await response(scope, receive, send)
-        except RuntimeError:  # FileResponse: the file vanished between lookup and stat
+            stat_result = await run_in_threadpool(os.stat, local)
+        except FileNotFoundError:  # removed by hand a moment ago: the poller will notice
             await _not_found(send, name)
+            return
+        headers = _str_headers(served, max_age)
+        response = FileResponse(local, headers=headers, stat_result=stat_result)
+        await response(scope, receive, send)
         return
     await _stream(state, served, headers.get(b"range"), scope, receive, send)
 
