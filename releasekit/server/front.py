@@ -39,6 +39,11 @@ def route_of(path: str) -> str:
     return path.strip("/").split("/")[0] or "root"
 
 
+def _plain_name(name: str) -> bool:
+    """A file name the download path answers (the listing and sub-paths go to the router)."""
+    return bool(name) and "/" not in name
+
+
 class IndexFront:
     """ASGI middleware in front of the Starlette router: the read paths here, the rest to `app`."""
 
@@ -79,7 +84,7 @@ class IndexFront:
                 await self.app(scope, receive, send_wrapper)
             elif path.startswith("/simple"):
                 await send_simple(self.state, scope, path, send_wrapper)
-            elif info.route in ("file", "metadata") and "/" not in path[len("/packages/") :]:
+            elif info.route in ("file", "metadata") and _plain_name(path[len("/packages/") :]):
                 await send_package(self.state, self.files, scope, receive, send_wrapper)
             else:
                 await self.app(scope, receive, send_wrapper)
