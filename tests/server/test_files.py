@@ -137,6 +137,8 @@ class _NoLocalFiles(LocalStorage):
         ("bytes=-5", 206, slice(-5, None)),
         ("bytes=100-", 206, slice(100, None)),
         ("bytes=0-1,5-6", 200, slice(None)),  # several ranges: the whole file, as allowed
+        ("bytes=" + "9" * 5000 + "-", 200, slice(None)),  # hostile: no huge-int parsing, no 500
+        ("lines=1-2", 200, slice(None)),  # a unit we do not serve: ignored
     ],
 )
 def test_a_backend_without_local_files_streams_whole_files_and_ranges(
