@@ -28,6 +28,9 @@ TEMP_PREFIX = ".releasekit-upload-"
 # got renamed is from a process killed in between; one this old is certainly dead.
 STALE_NEW_SECONDS = 60
 LOCK_STRIPES = 256
+# Directories the index creates are traversable by a web server running as another user (nginx's
+# www-data); files it writes for serving are atomic.SERVED (0644), secrets atomic.SECRET.
+DIR_MODE = 0o755
 
 
 class LocalUpload(Upload):
@@ -108,7 +111,7 @@ class LocalStorage(Storage):
         return f"directory {self._root}"
 
     def prepare(self) -> None:
-        self._state.mkdir(parents=True, exist_ok=True)
+        make_dirs(self._state)
         self.collect_temp()
 
     def collect_temp(self) -> tuple[int, int]:
@@ -205,7 +208,7 @@ class LocalStorage(Storage):
 
     def write_state(self, name: str, data: bytes, *, durable: bool = True) -> None:
         target = self._state / name
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(target.parent)
         if not durable:
             write_atomic(target, data, mode=SERVED, durable=False)
             self._unsynced = True
@@ -227,6 +230,16 @@ class LocalStorage(Storage):
             return str(self._file(filename))
         except FileNotFoundError:
             return None
+
+
+def make_dirs(directory: Path) -> None:
+    """Create `directory` and missing parents as 0755 whatever the umask (existing ones untouched)."""
+    if directory.is_dir():
+        return
+    make_dirs(directory.parent)
+    with contextlib.suppress(FileExistsError):
+        directory.mkdir()
+        directory.chmod(DIR_MODE)
 
 
 def _chunks(handle: BinaryIO, start: int, length: int | None) -> Iterator[bytes]:

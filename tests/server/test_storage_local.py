@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -37,3 +38,15 @@ def test_a_missing_directory_does_not_exist(tmp_path: Path) -> None:
     storage = LocalStorage(tmp_path / "nowhere")
     assert not storage.exists()
     assert str(tmp_path / "nowhere") in storage.describe()
+
+
+def test_state_directories_are_traversable_whatever_the_umask(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path)
+    old = os.umask(0o077)
+    try:
+        storage.prepare()
+        storage.write_state("simple/alpha/index.html", b"page", durable=False)
+    finally:
+        os.umask(old)
+    for directory in (tmp_path / ".releasekit", tmp_path / ".releasekit/simple/alpha"):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o755, directory
