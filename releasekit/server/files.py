@@ -98,13 +98,13 @@ async def send_package(
     served = await _lookup(state, scope, name, send)
     if served is None:
         return
-    headers = dict(scope["headers"])
+    asked = dict(scope["headers"])
     max_age = state.settings.cache_control
-    if headers.get(b"if-none-match") in (served.etag.encode(), b"W/" + served.etag.encode()):
+    if asked.get(b"if-none-match") in (served.etag.encode(), b"W/" + served.etag.encode()):
         kept = [h for h in file_headers(served, None, max_age) if h[0] in _KEPT_304]
         await send_raw(send, 304, kept, b"")
         return
-    ranged = b"range" in headers
+    ranged = b"range" in asked
     if scope["method"] == "GET" and served.project is not None and not ranged:
         state.metrics.downloads.labels(served.project).inc()
     # A sidecar is small and always sent whole (a server may ignore Range).
@@ -123,11 +123,12 @@ async def send_package(
         except FileNotFoundError:  # removed by hand a moment ago: the poller will notice
             await _not_found(send, name)
             return
-        headers = _str_headers(served, max_age)
-        response = FileResponse(local, headers=headers, stat_result=stat_result)
+        response = FileResponse(
+            local, headers=_str_headers(served, max_age), stat_result=stat_result
+        )
         await response(scope, receive, send)
         return
-    await _stream(state, served, headers.get(b"range"), scope, receive, send)
+    await _stream(state, served, asked.get(b"range"), scope, receive, send)
 
 
 async def _lookup(state: IndexState, scope: Scope, name: str, send: Send) -> Served | None:
