@@ -21,6 +21,7 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.responses import FileResponse, StreamingResponse
 
 from releasekit.server.auth import AuthError
+from releasekit.server.metadata import ArchiveError, parse_filename
 from releasekit.server.problems import raw_problem, send_auth_failure, send_raw
 from releasekit.server.records import metadata_state_name
 
@@ -68,7 +69,8 @@ class Served:
     """What one download answers with: the stored name, its validator and its facts."""
 
     filename: str
-    project: str | None  # a GET of it counts as a download of this project
+    project: str | None  # a whole-file GET of it counts as a download of (project, version)
+    version: str
     etag: str
     size: int
     mtime_ns: int
@@ -106,7 +108,15 @@ async def send_package(
         return
     ranged = b"range" in asked
     if scope["method"] == "GET" and served.project is not None and not ranged:
-        state.metrics.downloads.labels(served.project).inc()
+        state.metrics.downloads.labels(served.project, served.version).inc()
+    local = state.storage.local_path(served.filename)
+    if served.size >= 0 and local is not None and state.settings.accel_redirect:
+        # Behind nginx (--accel-redirect): nginx sends the bytes (sendfile, Range, HEAD) from
+        # its internal location over the same directory; we answered auth and counted it.
+        target = state.settings.accel_redirect + served.filename
+        extra = [(b"content-length", b"0"), (b"x-accel-redirect", target.encode())]
+        await send_raw(send, 200, [*file_headers(served, None, max_age), *extra], b"")
+        return
     # A sidecar is small and always sent whole (a server may ignore Range).
     data = None if ranged and served.size >= 0 else await _small_bytes(state, cache, served)
     if data is None and served.size < 0:
@@ -116,7 +126,6 @@ async def send_package(
         body = data if scope["method"] == "GET" else b""
         await send_raw(send, 200, file_headers(served, len(data), max_age), body)
         return
-    local = state.storage.local_path(served.filename)
     if local is not None:
         try:
             stat_result = await run_in_threadpool(os.stat, local)
@@ -137,6 +146,12 @@ async def _lookup(state: IndexState, scope: Scope, name: str, send: Send) -> Ser
     filename = name.removesuffix(".metadata") if is_metadata else name
     record = state.catalogue.files.get(filename)
     waiting = state.catalogue.pending.get(filename) if record is None else None
+    if record is None and waiting is None:
+        # Stored a moment ago, maybe through another worker: look at the store now rather
+        # than at the next poll (two stats when nothing changed).
+        await run_in_threadpool(state.refresh)
+        record = state.catalogue.files.get(filename)
+        waiting = state.catalogue.pending.get(filename) if record is None else None
     project = record.project if record else waiting.project if waiting else None
     if project is None:
         await _not_found(send, name)
@@ -158,7 +173,8 @@ async def _lookup(state: IndexState, scope: Scope, name: str, send: Send) -> Ser
         if not is_metadata:  # not indexed yet: no hash needed, the ETag is size and mtime
             stored = waiting.stored
             etag = f'"{stored.size:x}-{stored.mtime_ns:x}"'
-            return Served(filename, project, etag, stored.size, stored.mtime_ns)
+            version = _version_of(filename)
+            return Served(filename, project, version, etag, stored.size, stored.mtime_ns)
         # Whether a sidecar exists is known once indexed: index the project, as its page would.
         await run_in_threadpool(state.index_project, project)
         record = state.catalogue.files.get(filename)
@@ -168,9 +184,20 @@ async def _lookup(state: IndexState, scope: Scope, name: str, send: Send) -> Ser
     if is_metadata:
         etag = f'"{record.metadata_sha256}"'
         media = "text/plain; charset=utf-8"
-        return Served(name, None, etag, -1, record.mtime_ns, media, record.metadata_sha256)
+        return Served(
+            name, None, record.version, etag, -1, record.mtime_ns, media, record.metadata_sha256
+        )
     etag = f'"{record.sha256}"'
-    return Served(filename, project, etag, record.size, record.mtime_ns, OCTETS, record.sha256)
+    return Served(
+        filename, project, record.version, etag, record.size, record.mtime_ns, OCTETS, record.sha256
+    )
+
+
+def _version_of(filename: str) -> str:
+    try:
+        return parse_filename(filename).version
+    except ArchiveError:
+        return "unknown"
 
 
 async def _small_bytes(state: IndexState, cache: SmallFileCache, served: Served) -> bytes | None:

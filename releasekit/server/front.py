@@ -28,15 +28,22 @@ _ACCESS_FORMAT = 'client=%s method=%s path="%s" status=%d bytes=%d ms=%.2f user=
 _READS = ("GET", "HEAD")
 
 
-def route_of(path: str) -> str:
-    """A low-cardinality route label for metrics and logs."""
+def route_of(path: str, known: frozenset[str] = frozenset()) -> str:
+    """A low-cardinality route label for metrics and logs.
+
+    Anything unknown is `other`: a label per made-up path would let any client grow the
+    metrics without bound.
+    """
     if path.startswith("/simple"):
         return "simple_root" if path in ("/simple", "/simple/") else "simple_project"
+    if path in ("/packages", "/packages/"):
+        return "find_links"
     if path.startswith("/packages/"):
         return "metadata" if path.endswith(".metadata") else "file"
     if path in ("/", "/legacy", "/legacy/"):
         return "root"
-    return path.strip("/").split("/")[0] or "root"
+    first = path.strip("/").split("/")[0]
+    return first if first in known else "other"
 
 
 def _plain_name(name: str) -> bool:
@@ -52,6 +59,8 @@ class IndexFront:
         self.state = state
         self.prefix = state.settings.url_prefix
         self.files = SmallFileCache()
+        health = state.settings.health_endpoint.strip("/").split("/")[0]
+        self.known_routes = frozenset({health, "ready", "metrics", "-"})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -79,7 +88,7 @@ class IndexFront:
                 scope = {**scope, "path": path[len(self.prefix) :] or "/"}
                 scope["root_path"] = scope.get("root_path", "") + self.prefix
                 path = scope["path"]
-            info.route = route_of(path)
+            info.route = route_of(path, self.known_routes)
             if scope["method"] not in _READS:
                 await self.app(scope, receive, send_wrapper)
             elif path.startswith("/simple"):
