@@ -274,8 +274,11 @@ def _replace_lines(lines: list[str], start: int, stop: int, pieces: list[str], n
     if not pieces:
         # A removed block takes one of the blank lines around it along, so that adding and
         # removing it again does not let blank lines pile up.
-        if before is not None and not before.strip() and (after is None or not after.strip()):
-            start, stop = (start, stop + 1) if after is not None else (start - 1, stop)
+        # A block at the very top of the file has no line before it: the blank after it goes.
+        if (before is None or not before.strip()) and after is not None and not after.strip():
+            stop += 1
+        elif before is not None and not before.strip() and after is None:
+            start -= 1
         del lines[start:stop]
         return
     chunk = "\n".join(pieces)

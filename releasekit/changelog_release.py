@@ -42,8 +42,12 @@ _DATE = r"\d{4}-\d{2}-\d{2}"
 # `## [v]1.2.0` with optional brackets, then nothing, ` - DATE` (or an en/em dash) or ` (DATE)`.
 _STYLED = re.compile(
     rf"(?P<hashes>#{{2,3}})(?P<gap>[ \t]+)(?P<open>\[?)(?P<v>[vV]?)(?P<version>[^\s\]\[()]+)"
-    rf"(?P<close>\]?)(?P<rest>(?:[ \t]+(?:[-–—][ \t]+{_DATE}|\({_DATE}\)))?)[ \t]*"
+    rf"(?P<close>\]?)(?P<link>\([^()\s]+\))?"
+    rf"(?P<rest>(?:[ \t]+(?:[-–—][ \t]+{_DATE}|\({_DATE}\)))?)[ \t]*"
 )
+# `## [1.2.0](https://host/o/r/compare/v1.1.0...v1.2.0) (date)`: release-please's and git-cliff's
+# headings link the version to its compare view; a new heading links to its own.
+COMPARE_LINK = "({compare_url})"
 _LINK_LINE = re.compile(r" {0,3}\[(?P<label>[^\]]+)\]:[ \t]+(?P<url>\S+)")
 _COMPARE = re.compile(r"(?P<old>[^/.]+(?:\.[^/.]+)*?)\.\.\.(?P<new>[^/]+)$")
 
@@ -126,9 +130,13 @@ def heading_style(text: str | None) -> str | None:
 def _style_of(line: str, version: str) -> str | None:
     match = _STYLED.fullmatch(line)
     if match is None or match["version"] != version or bool(match["open"]) != bool(match["close"]):
-        return None  # a heading with a link or a codename: not a shape to copy blindly
+        return None  # a codename, or a bracket left open: not a shape to copy blindly
+    link = match["link"] or ""
+    if link and (not match["open"] or "/compare/" not in link):
+        return None  # a link to something other than the compare view: not copied blindly
     rest = re.sub(_DATE, "{date}", match["rest"])
-    return f"{match['hashes']} {match['open']}{match['v']}{{version}}{match['close']}{rest}"
+    link = COMPARE_LINK if link else ""
+    return f"{match['hashes']} {match['open']}{match['v']}{{version}}{match['close']}{link}{rest}"
 
 
 def take_unreleased_notes(text: str) -> tuple[str, str]:
@@ -157,7 +165,7 @@ def _body_end(lines: Sequence[str], layout: Layout, kept: Heading) -> int:
 
 
 def _bracket_label(heading: str) -> str | None:
-    match = re.search(r"\[([^\]]+)\]", heading)
+    match = re.search(r"\[([^\]]+)\](?!\()", heading)  # `[1.2.0](url)` links inline
     return match[1] if match else None
 
 

@@ -16,7 +16,7 @@ from releasekit.changelog_release import NewRelease, ReleaseChangelog, release_c
 from releasekit.config import Config
 from releasekit.errors import ChangelogError, GitError
 from releasekit.git import GitRepository
-from releasekit.notes import read_changelog, updated_text
+from releasekit.notes import ensure_markdown, read_changelog, updated_text
 from releasekit.project import FileEdit
 from releasekit.release import ReleasePlan
 from releasekit.versioning import parse_tag
@@ -110,6 +110,7 @@ def release_edit(
     config: Config, text: str | None, release: NewRelease
 ) -> tuple[FileEdit, ReleaseChangelog]:
     """The changelog edit of a release being made (after its version is decided)."""
+    ensure_markdown(config)
     try:
         result = release_changelog(
             text,

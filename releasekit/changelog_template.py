@@ -107,6 +107,10 @@ def section_context(
             compare_url = f"{base}/compare/{_quote(compare_label)}"
         elif section.tag is not None:
             compare_label, compare_url = section.tag, f"{base}/tree/{_quote(section.tag)}"
+    if "{compare_url}" in heading:  # a linked heading; no repository URL: a plain one
+        heading = heading.replace("{compare_url}", compare_url or "")
+        if compare_url is None:
+            heading = heading.replace(f"[{section.version}]()", section.version or "")
     return {
         "version": section.version,
         "date": date,

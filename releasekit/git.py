@@ -306,8 +306,14 @@ class GitRepository:
             )
         names = [self._relative(path) for path in paths]
         self._run("add", "--", *names)
-        # A pathspec makes `git commit` take only these paths, whatever else is staged.
-        self._run("commit", "--quiet", "-m", message, "--", *names)
+        try:
+            # A pathspec makes `git commit` take only these paths, whatever else is staged.
+            self._run("commit", "--quiet", "-m", message, "--", *names)
+        except GitError:
+            # A hook or a missing identity refused it: unstage, so the caller's restore of the
+            # files leaves a clean tree and the same command can simply run again.
+            self._run("reset", "--quiet", "--", *names, check=False)
+            raise
         return self.head_sha()
 
     def create_tag(self, name: str, message: str, ref: str = "HEAD") -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from releasekit.commits import lint_message
+from releasekit.commits import RawCommit, lint_message
 from releasekit.config import load_config
-from releasekit.errors import ReleaseError
+from releasekit.errors import GitError, ReleaseError
 from releasekit.git import GitRepository
 
 
@@ -23,7 +23,7 @@ def check_messages(
     allowed = set(load_config(root).types) if (root / "pyproject.toml").is_file() else None
     if rev_range is not None:
         problems = []
-        for commit in GitRepository(root).log(rev_range):
+        for commit in _log(root, rev_range):
             if commit.is_merge:
                 continue
             reason = lint_message(commit.message, allowed_types=allowed)
@@ -42,3 +42,16 @@ def check_messages(
             raise ReleaseError(f"cannot read {message_file}: {exc.strerror}") from exc
     reason = lint_message(message, allowed_types=allowed)
     return [reason] if reason else []
+
+
+def _log(root: Path, rev_range: str) -> list[RawCommit]:
+    try:
+        return GitRepository(root).log(rev_range)
+    except GitError as exc:
+        if "bad revision" not in exc.message and "unknown revision" not in exc.message:
+            raise
+        raise GitError(
+            f"--range {rev_range}: this repository has no such revision",
+            hint="fetch it first (a CI checkout often lacks it: git fetch origin main), or name"
+            " refs it has, e.g. --range v1.2.0..HEAD",
+        ) from exc

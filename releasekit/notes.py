@@ -171,6 +171,18 @@ def read_changelog(config: Config) -> str | None:
         ) from exc
 
 
+def ensure_markdown(config: Config) -> None:
+    """Refuse to write Markdown sections into a reStructuredText changelog (PSR's, pypa/build's)."""
+    if config.changelog_path.suffix.lower() in {".rst", ".rest"}:
+        raise ChangelogError(
+            f"{config.changelog_file} is not Markdown; releasekit writes Markdown sections and"
+            " would mix the two",
+            hint='set changelog_file = "CHANGELOG.md" under [tool.releasekit] (it is created on'
+            f" the next release) and keep {config.changelog_file} as it is, or convert it to"
+            " Markdown",
+        )
+
+
 def section_for(config: Config, version: str) -> str:
     """The notes of one version: its section in CHANGELOG.md if present, else rendered from git."""
     wanted = Version.parse(version)
@@ -216,6 +228,7 @@ def changelog_update(config: Config, *, only_unreleased: bool) -> FileEdit:
     managed block already there is refreshed; none is added. Sections already in the file are
     never re-rendered: every hand-written byte stays.
     """
+    ensure_markdown(config)
     path = config.changelog_path
     before = read_changelog(config)
     after = updated_text(GitRepository(config.root), config, before, only_unreleased)

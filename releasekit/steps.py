@@ -72,6 +72,9 @@ def write_and_commit(
         sha = repo.commit_paths([edit.path for edit in plan.edits], plan.commit_message)
     except Exception:
         apply_edits([_reverse(edit) for edit in written])
+        for edit in written:
+            if edit.before is None:  # a file this release created goes again, not left empty
+                edit.path.unlink(missing_ok=True)
         raise
     progress(f"committed {sha[:7]} {plan.commit_message}")
     return sha

@@ -45,7 +45,12 @@ def made(text: str | None, version: str = "1.2.0", previous: str | None = "1.1.0
         ("### v1.1.0 – 2024-01-01", "### v{version} – {date}"),
         ("## 1.1.0", "## {version}"),
         ("## [1.1.0]", "## [{version}]"),
-        ("## [1.1.0](https://x.test/compare/v1.0.0...v1.1.0) (2024-01-01)", None),
+        (
+            "## [1.1.0](https://x.test/compare/v1.0.0...v1.1.0) (2024-01-01)",
+            "## [{version}]({compare_url}) ({date})",
+        ),
+        ("## [1.1.0](https://pypi.org/project/x/1.1.0/) (2024-01-01)", None),
+        ("## 1.1.0(https://x.test/compare/v1.0.0...v1.1.0)", None),
         ('## 1.1.0 - 2024-01-01 "Codename"', None),
     ],
 )

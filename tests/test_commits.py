@@ -757,3 +757,65 @@ def test_commitizen_check_refuses(message: str) -> None:
 def test_commitizen_own_bump_type_is_refused_inside_a_configured_project() -> None:
     assert lint_message("bump: 0.0.1 -> 1.0.0") is None  # outside a project: any type word
     assert lint_message("bump: 0.0.1 -> 1.0.0", allowed_types=TYPES) is not None
+
+
+# --- peers' vectors where a decided rule gives another answer (pinned, so the choice is visible) -
+# commitizen's tests/test_bump_find_increment.py MAJOR_INCREMENTS_BREAKING_CHANGE_CC counts a commit
+# whose first line is `BREAKING CHANGE: ...` as major; here that line is no conventional header
+# (a footer needs a header above it), so the commit is ignored by the version rule and refused by
+# the linter. python-semantic-release reads BitBucket's and `git merge --squash`'s squash messages
+# as several commits; here only `* type:` / `- type:` bullets of a squash body count.
+PSR_SQUASH_PARAGRAPHS = [
+    "Merged in feat/my-awesome-stuff  (pull request #10)\n\nfix(release-config): some commit "
+    "subject\n\nResolves: #12\n",
+    "Squashed commit of the following:\n\ncommit 63ec09b9e844e616dcaa7bae35a0b66671b59fbb\n"
+    "Author: author <author@not-an-email.com>\nDate:   Sun Jan 19 12:05:23 2025 +0000\n\n"
+    "    fix(cli)!: changed option name\n\n    BREAKING CHANGE: A breaking change description\n",
+]
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "BREAKING CHANGE: `extends` key in config file is now used for extending other configs",
+        "BREAKING-CHANGE: `extends` key in config file is now used for extending other configs",
+        *PSR_SQUASH_PARAGRAPHS,
+    ],
+)
+def test_peer_vectors_the_decided_rules_read_otherwise(message: str) -> None:
+    assert release_level(changes_of(raw(message)), TYPES) is Level.NONE
+    assert lint_message(message, allowed_types=TYPES) is not None
+
+
+def test_psr_github_squash_vector_gives_psr_level_and_changes() -> None:
+    message = (
+        "fix(release-config): some commit subject (#10)\n\nAn additional description\n\n"
+        "Resolves: #12\nSigned-off-by: author <author@not-an-email.com>\n\n"
+        "* feat: implemented searching gizmos by keyword\n\n* docs(parser): add new parser pattern"
+        "\n\n* fix(cli)!: changed option name\n\nBREAKING CHANGE: A breaking change description\n\n"
+        "Closes: #555\n\n* invalid non-conventional formatted commit\n"
+    )
+    changes = changes_of(raw(message))
+    assert release_level(changes, TYPES) is Level.MAJOR
+    assert [(c.type, c.scope, c.breaking) for c in changes] == [
+        ("fix", "release-config", False),
+        ("feat", None, False),
+        ("docs", "parser", False),
+        ("fix", "cli", True),
+    ]
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        # What git hands a commit-msg hook: its comment lines are still in the file.
+        "fix: y\n\n# Please enter the commit message for your changes. Lines starting\n"
+        "# with '#' will be ignored, and an empty message aborts the commit.\n#\n# On branch main\n",
+        "feat: x\n\n# ------------------------ >8 ------------------------\n"
+        "# Do not modify or remove the line above.\ndiff --git a/x b/x\n",
+        "squash! feat: x",
+        "amend! test",
+    ],
+)
+def test_hook_shaped_messages_pass_the_linter(message: str) -> None:
+    assert lint_message(message, allowed_types=TYPES) is None

@@ -10,11 +10,14 @@ import threading
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import pytest
+from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from releasekit.server.localstore import LocalStorage
+from releasekit.server.state import IndexState
 from releasekit.server.upload import UploadRefused, receive_upload
 from tests.adversarial.hostile import (
     long_header_sdist,
@@ -40,6 +43,10 @@ def refused(
     **fields: str,
 ) -> dict[str, object]:
     """Upload; check the problem+json status and message and that nothing changed on disk."""
+    # The poller saves the catalogue cache on its own clock (every second): save it now, so
+    # that save cannot land between the two snapshots of a slow test.
+    index: IndexState = cast(Starlette, client.app).state.index
+    index.catalogue.flush()
     before = snapshot(packages)
     data, files = upload_form(path, **fields)
     if filename is not None:
