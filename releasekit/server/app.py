@@ -28,6 +28,8 @@ from releasekit.server.gate import auth_request
 from releasekit.server.metadata import ArchiveError, parse_filename
 from releasekit.server.metrics import CONTENT_TYPE as METRICS_TYPE
 from releasekit.server.metrics import Metrics, metrics_token_matches, multiprocess_dir_from_env
+from releasekit.server.oidc import TrustedPublisher, load_trusted_publishing
+from releasekit.server.oidc_route import OIDC_ROUTES
 from releasekit.server.pages import PageSet
 from releasekit.server.problems import problem
 from releasekit.server.settings import Settings
@@ -208,6 +210,9 @@ def create_app(
     counters.registry.register(PendingCollector(catalogue))
     counters.registry.register(DiskCollector(storage))
     state = IndexState(storage, settings, authenticator, catalogue, pages, counters)
+    if settings.trusted_publishing is not None:
+        config = load_trusted_publishing(settings.trusted_publishing)
+        state.publisher = TrustedPublisher(config, settings.effective_tokens_file)
     progress = catalogue.progress()
     if progress.total:
         logger.info(
@@ -241,6 +246,7 @@ def create_app(
         Route(settings.health_endpoint, health, methods=["GET", "HEAD"]),
         Route("/ready", ready, methods=["GET", "HEAD"]),
         Route("/metrics", metrics, methods=["GET"]),
+        *OIDC_ROUTES,
     ]
     app = Starlette(
         routes=routes,
