@@ -26,6 +26,7 @@ import json
 import threading
 import time
 import tomllib
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -146,6 +147,9 @@ class KeySet:
             if len(raw) > MAX_JWKS_BYTES:
                 raise KeysUnavailable(f"the issuer's key set is larger than {MAX_JWKS_BYTES} bytes")
             data = json.loads(raw)
+        except urllib.error.HTTPError as exc:
+            exc.close()  # it holds the connection open otherwise
+            raise KeysUnavailable(f"{self.source} answered HTTP {exc.code}") from None
         except (OSError, ValueError) as exc:
             raise KeysUnavailable(
                 f"cannot read the issuer's keys from {self.source}: {exc}"
