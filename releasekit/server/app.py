@@ -41,6 +41,7 @@ from releasekit.server.state import (
     auth_problem,
     authorize,
 )
+from releasekit.server.status_route import quarantine_problem
 from releasekit.server.storage import LocalStorage, Storage
 from releasekit.server.throttle import ThrottlePolicy
 from releasekit.server.upload_route import upload_endpoint
@@ -73,6 +74,9 @@ async def package_file(request: Request) -> Response:
         await authorize(request, "download", project)
     except AuthError as exc:
         return auth_problem(exc)
+    refusal = quarantine_problem(state.catalogue.statuses.get(project), project)
+    if refusal is not None:
+        return refusal
     if waiting is not None:
         if not is_metadata:
             return await _pending_file(request, state, waiting)

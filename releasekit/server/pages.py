@@ -19,9 +19,10 @@ from packaging.version import InvalidVersion, Version
 
 from releasekit.server.catalogue import Catalogue, FileRecord
 from releasekit.server.negotiation import CONTENT_TYPES, Format
+from releasekit.server.status import ProjectStatus
 from releasekit.server.storage import Storage
 
-API_VERSION = "1.1"
+API_VERSION = "1.4"  # 1.1 PEP 700, 1.3 PEP 740 provenance, 1.4 PEP 792 status
 PAGE_CACHE_CONTROL = b"no-cache"
 
 
@@ -65,19 +66,33 @@ def file_url(record: FileRecord) -> str:
     return f"../../packages/{quote(record.filename)}#sha256={record.sha256}"
 
 
-def render_project_html(project: str, records: Iterable[FileRecord]) -> bytes:
-    """PEP 503 project page with PEP 629 meta, requires-python, PEP 592 and PEP 658/714."""
+def _listed(records: Iterable[FileRecord], status: ProjectStatus | None) -> Iterable[FileRecord]:
+    # PEP 792: a quarantined project offers no files at all, so its page lists none.
+    return () if status is not None and not status.serves_files else records
+
+
+def render_project_html(
+    project: str, records: Iterable[FileRecord], status: ProjectStatus | None = None
+) -> bytes:
+    """PEP 503 project page with PEP 629 meta, requires-python, PEP 592, PEP 658/714, PEP 792."""
     lines = [
         "<!DOCTYPE html>",
         "<html>",
         "  <head>",
         f'    <meta name="pypi:repository-version" content="{API_VERSION}">',
+    ]
+    if status is not None and status.status != "active":
+        lines.append(f'    <meta name="pypi:project-status" content="{status.status}">')
+        if status.reason:
+            reason = html.escape(status.reason, quote=True)
+            lines.append(f'    <meta name="pypi:project-status-reason" content="{reason}">')
+    lines += [
         f"    <title>Links for {html.escape(project)}</title>",
         "  </head>",
         "  <body>",
         f"    <h1>Links for {html.escape(project)}</h1>",
     ]
-    for record in records:
+    for record in _listed(records, status):
         attrs = [f'href="{html.escape(file_url(record))}"']
         if record.requires_python:
             attrs.append(f'data-requires-python="{html.escape(record.requires_python)}"')
@@ -91,11 +106,13 @@ def render_project_html(project: str, records: Iterable[FileRecord]) -> bytes:
     return "\n".join(lines).encode()
 
 
-def render_project_json(project: str, records: Iterable[FileRecord]) -> bytes:
-    """PEP 691 JSON v1.1 project page: versions, size, upload-time, core-metadata, yanked."""
+def render_project_json(
+    project: str, records: Iterable[FileRecord], status: ProjectStatus | None = None
+) -> bytes:
+    """PEP 691 JSON project page: versions, size, upload-time, core-metadata, yanked, status."""
     files = []
     versions = set()
-    for record in records:
+    for record in _listed(records, status):
         versions.add(record.version)
         entry: dict[str, object] = {
             "filename": record.filename,
@@ -110,12 +127,17 @@ def render_project_json(project: str, records: Iterable[FileRecord]) -> bytes:
             "upload-time": iso_time(record),
         }
         files.append(entry)
-    data = {
+    data: dict[str, object] = {
         "meta": {"api-version": API_VERSION},
         "name": project,
         "versions": sorted(versions, key=_version_key),
         "files": files,
     }
+    if status is not None and status.status != "active":
+        marker: dict[str, str] = {"status": status.status}
+        if status.reason:
+            marker["reason"] = status.reason
+        data["project-status"] = marker
     return json.dumps(data, separators=(",", ":")).encode()
 
 
@@ -178,7 +200,10 @@ class PageSet:
         records = self.catalogue.projects.get(name)
         if records is None:
             return None
-        pages = _page_set(render_project_html(name, records), render_project_json(name, records))
+        status = self.catalogue.statuses.get(name)
+        pages = _page_set(
+            render_project_html(name, records, status), render_project_json(name, records, status)
+        )
         with self._lock:
             # Keep it only if no change landed meanwhile (rebuild holds the lock).
             if self.catalogue.projects.get(name) is records:
@@ -209,8 +234,9 @@ class PageSet:
                         self.storage.delete_state(f"simple/{project}/index.html")
                         self.storage.delete_state(f"simple/{project}/index.v1_json")
                     continue
-                page_html = render_project_html(project, records)
-                page_json = render_project_json(project, records)
+                status = catalogue.statuses.get(project)
+                page_html = render_project_html(project, records, status)
+                page_json = render_project_json(project, records, status)
                 pages[project] = _page_set(page_html, page_json)
                 written[f"simple/{project}/index.html"] = page_html
                 written[f"simple/{project}/index.v1_json"] = page_json

@@ -209,6 +209,8 @@ class IndexFront:
         record = self.state.catalogue.files.get(unquote(path[len("/packages/") :]))
         if record is None or record.size > SMALL_FILE:
             return False
+        if record.project in self.state.catalogue.statuses:  # PEP 792: the router decides
+            return False
         headers = dict(scope["headers"])
         if b"range" in headers:
             return False

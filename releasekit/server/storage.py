@@ -213,7 +213,7 @@ class LocalStorage(Storage):
 
     def stamp(self) -> tuple[int, ...]:
         stamps = []
-        for path in (self.root, self.state_dir / "yanked.json"):
+        for path in (self.root, self.state_dir / "yanked.json", self.state_dir / "status.json"):
             try:
                 stamps.append(path.stat().st_mtime_ns)
             except FileNotFoundError:

@@ -31,6 +31,7 @@ from releasekit.server.upload import (
     receive_upload,
     storage_refusal,
 )
+from releasekit.server.status_route import closed_problem
 
 if TYPE_CHECKING:
     from starlette.types import Message
@@ -179,6 +180,9 @@ async def _file_upload(
         await authorize(request, "update", project)
     except AuthError as exc:
         return auth_problem(exc)
+    closed = closed_problem(state.catalogue.statuses.get(project or ""), project or "")
+    if closed is not None:
+        return closed
     if content is None:
         filename = None
     try:
