@@ -20,6 +20,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from releasekit.server.attestation_route import provenance_endpoint
 from releasekit.server.auth import Authenticator, AuthError
 from releasekit.server.bundle_locks import bundle_lock
 from releasekit.server.catalogue import Catalogue, PendingFile, metadata_state_name
@@ -251,6 +252,11 @@ def create_app(
         Route("/ready", ready, methods=["GET", "HEAD"]),
         Route("/metrics", metrics, methods=["GET"]),
         *OIDC_ROUTES,
+        Route(
+            "/integrity/{project}/{version}/{filename}/provenance",
+            provenance_endpoint,
+            methods=["GET", "HEAD"],
+        ),
     ]
     app = Starlette(
         routes=routes,

@@ -124,6 +124,7 @@ def remove_files(
     for filename in filenames:
         storage.delete(filename)
         storage.delete_state(metadata_state_name(filename))
+    pages.provenance.remove(filenames)
     pages.rebuild(catalogue.remove(filenames))
     catalogue.save()
 

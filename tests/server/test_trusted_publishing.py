@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from releasekit.server.tokens import load_tokens
+from tests.adversarial.attestation_helpers import attest
 from tests.adversarial.oidc_issuer import (
     REQUEST_TOKEN,
     Issuer,
@@ -83,6 +84,7 @@ def test_uv_publish_with_trusted_publishing(
 ) -> None:
     url, packages, cert = tls_index
     wheel = make_wheel(tmp_path, "demo", "1.0")
+    attestation = attest(wheel)  # uv publish groups it with its dist and sends it (PEP 740)
     env = {
         **os.environ,
         "UV_NO_CONFIG": "1",
@@ -94,7 +96,7 @@ def test_uv_publish_with_trusted_publishing(
     }
     command = [str(BIN / "uv"), "publish", "--trusted-publishing", "always"]
     result = subprocess.run(
-        [*command, "--publish-url", f"{url}/legacy/", str(wheel)],
+        [*command, "--publish-url", f"{url}/legacy/", str(wheel), str(attestation)],
         capture_output=True, text=True, env=env, timeout=180,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
@@ -105,6 +107,16 @@ def test_uv_publish_with_trusted_publishing(
     assert all(t.projects == ("demo",) and t.actions == ("update",) for t in live.values())
     page = httpx.get(f"{url}/simple/demo/", verify=_trust(cert)).text
     assert wheel.name in page
+    provenance = httpx.get(
+        f"{url}/integrity/demo/1.0/{wheel.name}/provenance", verify=_trust(cert)
+    ).json()
+    assert "attestation_bundles" in provenance, (provenance, result.stderr)
+    assert provenance["attestation_bundles"][0]["publisher"] == {
+        "kind": "GitHub",
+        "repository": "acme/demo",
+        "workflow": "release.yml",
+        "ref": "refs/heads/main",
+    }
 
 
 def test_a_token_for_another_project_is_not_minted(
