@@ -17,7 +17,7 @@ from tests.server.conftest import make_wheel, snapshot, upload_form, wait_for
 
 
 def _with(attestation: dict[str, Any], *path: str, value: Any) -> dict[str, Any]:
-    copy = json.loads(json.dumps(attestation))
+    copy: dict[str, Any] = json.loads(json.dumps(attestation))
     target = copy
     for key in path[:-1]:
         target = target[key]
