@@ -16,7 +16,7 @@ from starlette.routing import Route
 from releasekit.errors import IndexServerError
 from releasekit.server.idtoken import MAX_TOKEN_BYTES, TokenInvalid
 from releasekit.server.oidc import KeysUnavailable, PublisherDenied
-from releasekit.server.problems import problem
+from releasekit.server.problems import CONTENT_TYPE, problem, problem_body
 from releasekit.server.tokens import find_token, load_tokens, revoke_token
 
 if TYPE_CHECKING:
@@ -24,6 +24,14 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("releasekit.server.oidc")
 MAX_BODY = MAX_TOKEN_BYTES + 1024
+
+
+def _refused(status: int, detail: str, code: str, hint: str | None = None) -> Response:
+    """A problem+json body that also carries PyPI's `errors` list: twine prints only that."""
+    body = json.loads(problem_body(status, f"{detail} ({hint})" if hint else detail, code, hint))
+    body["message"] = "Token request failed"
+    body["errors"] = [{"code": code, "description": body["detail"]}]
+    return Response(json.dumps(body), status_code=status, media_type=CONTENT_TYPE)
 
 
 def _disabled() -> Response:
@@ -48,14 +56,14 @@ async def _token_field(request: Request) -> str | Response:
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_BODY:
-            return problem(413, f"the request is larger than {MAX_BODY} bytes", "too-large")
+            return _refused(413, f"the request is larger than {MAX_BODY} bytes", "too-large")
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         data = None
     token = data.get("token") if isinstance(data, dict) else None
     if not isinstance(token, str) or not token:
-        return problem(
+        return _refused(
             400,
             'the body must be a JSON object {"token": "<OIDC ID token>"}',
             "bad-request",
@@ -76,17 +84,17 @@ async def mint_token(request: Request) -> Response:
         claims = await run_in_threadpool(publisher.claims, token)
         rule, new = await run_in_threadpool(publisher.mint, claims)
     except TokenInvalid as exc:
-        return problem(401, f"the OIDC token was refused: {exc.detail}", "invalid-token")
+        return _refused(401, f"the OIDC token was refused: {exc.detail}", "invalid-token")
     except KeysUnavailable as exc:
         logger.error("trusted publishing: %s", exc)
-        return problem(
+        return _refused(
             401,
             "the OIDC token cannot be verified now: the issuer's keys are unavailable",
             "issuer-keys-unavailable",
             hint="retry later; the index admin sees the reason in the server log",
         )
     except PublisherDenied as exc:
-        return problem(
+        return _refused(
             403,
             str(exc),
             "no-trusted-publisher",
