@@ -19,6 +19,7 @@ from releasekit.server.attestations import (
     provenance_object,
 )
 from releasekit.server.auth import AuthError, Principal
+from releasekit.server.oidc import MINTED
 from releasekit.server.problems import problem
 from releasekit.server.state import auth_problem, authorize
 from releasekit.server.status_route import quarantine_problem
@@ -67,9 +68,8 @@ def publisher_of(state: IndexState, principal: Principal) -> Publisher:
     """GitHub for a token minted by trusted publishing (from its workflow), else the user."""
     if principal.token_id is not None:
         token = load_tokens(state.settings.effective_tokens_file).get(principal.token_id)
-        prefix = "trusted publishing: "
-        if token is not None and token.description.startswith(prefix):
-            workflow_ref = token.description.removeprefix(prefix)
+        if token is not None and token.description.startswith(MINTED):
+            workflow_ref = token.description.removeprefix(MINTED)
             path, _, ref = workflow_ref.partition("@")
             repository, _, workflow = path.partition("/.github/workflows/")
             return Publisher(

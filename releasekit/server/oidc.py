@@ -41,12 +41,19 @@ from releasekit.server.idtoken import (
     unverified_header,
     verify,
 )
-from releasekit.server.tokens import NewToken, create_token, normalize_projects
+from releasekit.server.tokens import (
+    NewToken,
+    create_token,
+    load_tokens,
+    normalize_projects,
+    save_tokens,
+)
 
 MAX_JWKS_BYTES = 64 * 1024
 JWKS_TIMEOUT = 5.0
 JWKS_TTL = 300.0  # keys are re-read this often, and at most every JWKS_RETRY on an unknown kid
 JWKS_RETRY = 10.0
+MINTED = "trusted publishing: "  # the description prefix that marks a minted token
 
 
 class KeysUnavailable(Exception):
@@ -204,13 +211,27 @@ class TrustedPublisher:
             )
         now = datetime.now(UTC)
         with self.mint_lock:
+            self._prune(now)
             new = create_token(
                 self.tokens_file,
                 owner=rule.owner,
                 projects=rule.projects,
                 actions=("update",),
                 expires=now + timedelta(minutes=self.config.token_minutes),
-                description=f"trusted publishing: {claims.get('job_workflow_ref', '')}"[:200],
+                description=f"{MINTED}{claims.get('job_workflow_ref', '')}"[:200],
                 now=now,
             )
         return rule, new
+
+    def _prune(self, now: datetime) -> None:
+        """Drop expired minted tokens, so the tokens file does not grow with every CI run."""
+        tokens = load_tokens(self.tokens_file)
+        live = {
+            ident: token
+            for ident, token in tokens.items()
+            if not token.description.startswith(MINTED)
+            or token.expires is None
+            or token.expires > now
+        }
+        if len(live) != len(tokens):
+            save_tokens(self.tokens_file, live)

@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from releasekit.errors import IndexServerError
 from releasekit.server.idtoken import MAX_TOKEN_BYTES, TokenInvalid
-from releasekit.server.oidc import KeysUnavailable, PublisherDenied
+from releasekit.server.oidc import MINTED, KeysUnavailable, PublisherDenied
 from releasekit.server.problems import CONTENT_TYPE, problem, problem_body
 from releasekit.server.tokens import find_token, load_tokens, revoke_token
 
@@ -128,7 +128,7 @@ async def burn_token(request: Request) -> Response:
         with publisher.mint_lock:
             stored = find_token(load_tokens(publisher.tokens_file), value)
             # Only minted tokens can be burned this way: an admin's token is not at risk.
-            if stored is not None and stored.description.startswith("trusted publishing:"):
+            if stored is not None and stored.description.startswith(MINTED):
                 revoke_token(publisher.tokens_file, stored.id)
 
     await run_in_threadpool(burn, token)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ from starlette.testclient import TestClient
 from releasekit.server.app import create_app
 from releasekit.server.settings import load_settings
 from releasekit.server.storage import LocalStorage
+from releasekit.server.tokens import create_token, load_tokens, save_tokens
 from tests.adversarial.oidc_issuer import Issuer, b64, serving_issuer, write_settings
 
 
@@ -143,3 +146,34 @@ def test_disabled_without_settings(packages: Path) -> None:
     with TestClient(create_app(LocalStorage(packages), settings)) as plain:
         assert plain.get("/_/oidc/audience").status_code == 404
         _refused(_mint(plain, {"token": "x"}), 404, "not enabled", packages)
+
+
+def test_burn_revokes_only_minted_tokens(
+    client: TestClient, issuer: Issuer, packages: Path
+) -> None:
+    tokens_file = packages / ".releasekit" / "tokens.json"
+    admin = create_token(tokens_file, owner="admin", projects=["*"], actions=["admin"])
+    minted = _mint(client, {"token": issuer.sign(issuer.claims())}).json()["token"]
+    assert len(load_tokens(tokens_file)) == 2
+    answer = client.post("/_/oidc/burn-token", json={"token": admin.value})
+    assert answer.status_code == 202  # PyPI's answer whatever happened: nothing to learn
+    assert admin.token.id in load_tokens(tokens_file)
+    assert client.post("/_/oidc/burn-token", json={"token": minted}).status_code == 202
+    assert set(load_tokens(tokens_file)) == {admin.token.id}
+
+
+def test_expired_minted_tokens_are_pruned_at_the_next_mint(
+    client: TestClient, issuer: Issuer, packages: Path
+) -> None:
+    tokens_file = packages / ".releasekit" / "tokens.json"
+    past = datetime.now(UTC) - timedelta(days=1)
+    kept = create_token(tokens_file, owner="admin", projects=["*"], actions=["update"])
+    assert _mint(client, {"token": issuer.sign(issuer.claims())}).status_code == 200
+    tokens = {i: replace(t, expires=past) for i, t in load_tokens(tokens_file).items()}
+    save_tokens(tokens_file, tokens)
+    assert _mint(client, {"token": issuer.sign(issuer.claims())}).status_code == 200
+    after = load_tokens(tokens_file)
+    assert kept.token.id in after  # an admin's expired token is the admin's to remove
+    assert len(after) == 2
+    refusal = _mint(client, {"token": issuer.sign(issuer.claims(aud="pypi"))}).json()
+    assert refusal["errors"][0]["code"] == "invalid-token"  # PyPI's shape, for twine

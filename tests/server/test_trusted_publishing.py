@@ -102,9 +102,8 @@ def test_uv_publish_with_trusted_publishing(
     assert result.returncode == 0, result.stdout + result.stderr
     assert (packages / wheel.name).read_bytes() == wheel.read_bytes()
     assert "/token" in issuer.requests and "/jwks" in issuer.requests
-    # The minted token is short-lived, scoped to demo and update, and burned after the upload.
-    live = load_tokens(packages / ".releasekit" / "tokens.json")
-    assert all(t.projects == ("demo",) and t.actions == ("update",) for t in live.values())
+    # uv burns the minted token once the upload is done (/_/oidc/burn-token).
+    assert load_tokens(packages / ".releasekit" / "tokens.json") == {}
     page = httpx.get(f"{url}/simple/demo/", verify=_trust(cert)).text
     assert wheel.name in page
     provenance = httpx.get(
