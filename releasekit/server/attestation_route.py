@@ -94,16 +94,24 @@ async def provenance_endpoint(request: Request) -> Response:
     """A file's PEP 740 provenance object; 404 when the file or its provenance is unknown."""
     state: IndexState = request.app.state.index
     params = request.path_params
-    record = state.catalogue.files.get(params["filename"])
-    if record is None or (record.project, record.version) != (params["project"], params["version"]):
-        return problem(404, f"no file named {params['filename']!r} here", "not-found")
+    filename = params["filename"]
+    record = state.catalogue.files.get(filename)
+    waiting = state.catalogue.pending.get(filename) if record is None else None
+    project = record.project if record else waiting.project if waiting else None
+    if project is None:
+        return problem(404, f"no file named {filename!r} here", "not-found")
     try:
-        await authorize(request, "download", record.project)
+        await authorize(request, "download", project)
     except AuthError as exc:
         return auth_problem(exc)
-    refusal = quarantine_problem(state.catalogue.statuses.get(record.project), record.project)
+    refusal = quarantine_problem(state.catalogue.statuses.get(project), project)
     if refusal is not None:
         return refusal
+    if waiting is not None:  # just after a start: index its project, as its page would
+        await run_in_threadpool(state.index_project, project)
+        record = state.catalogue.files.get(filename)
+    if record is None or (record.project, record.version) != (params["project"], params["version"]):
+        return problem(404, f"no file named {filename!r} here", "not-found")
     provenance = await run_in_threadpool(state.pages.provenance.get, record.filename, record.sha256)
     if provenance is None:
         return problem(404, f"{record.filename} was uploaded without attestations", "no-provenance")
