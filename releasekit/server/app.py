@@ -1,7 +1,8 @@
 """`create_app(storage, settings)`: the index as a Starlette app; all state hangs off the app.
 
 Routes: `/` (welcome, and POST upload), `/legacy/` (POST upload), `/simple/...` (answered by the
-fast path in `simple.py`), `/packages/<file>` and `<file>.metadata`, health, `/ready`, `/metrics`.
+fast path in `simple.py`), `/packages/<file>` and `<file>.metadata`, health, `/ready`, `/metrics`,
+`/_/oidc/...` (trusted publishing, `oidc_route.py`) and `/integrity/.../provenance` (PEP 740).
 """
 
 from __future__ import annotations
