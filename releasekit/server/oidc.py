@@ -21,6 +21,7 @@ A minted token is an ordinary API token (`tokens.py`) scoped to the rule's proje
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import threading
@@ -28,6 +29,7 @@ import time
 import tomllib
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -48,6 +50,11 @@ from releasekit.server.tokens import (
     normalize_projects,
     save_tokens,
 )
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 MAX_JWKS_BYTES = 64 * 1024
 JWKS_TIMEOUT = 5.0
@@ -190,7 +197,24 @@ class TrustedPublisher:
         self.config = config
         self.keys = KeySet(config.jwks)
         self.tokens_file = tokens_file
-        self.mint_lock = threading.Lock()  # create_token reads, adds and rewrites the file
+        self._thread_lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def tokens_lock(self) -> Iterator[None]:
+        """Hold while reading, changing and rewriting the tokens file: threads of this process,
+        and other workers (`workers > 1`) through an flock on `<tokens file>.lock`."""
+        with self._thread_lock:
+            if fcntl is None:  # not POSIX: one process only
+                yield
+                return
+            lock = self.tokens_file.with_name(self.tokens_file.name + ".lock")
+            lock.parent.mkdir(parents=True, exist_ok=True)
+            with lock.open("a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
 
     def claims(self, token: str, now: float | None = None) -> dict[str, Any]:
         """The verified claims; TokenInvalid or KeysUnavailable otherwise."""
@@ -210,7 +234,7 @@ class TrustedPublisher:
                 f"workflow {claims.get('job_workflow_ref')!r}, ref {claims.get('ref')!r}"
             )
         now = datetime.now(UTC)
-        with self.mint_lock:
+        with self.tokens_lock():
             self._prune(now)
             new = create_token(
                 self.tokens_file,

@@ -125,7 +125,7 @@ async def burn_token(request: Request) -> Response:
         return token
 
     def burn(value: str) -> None:
-        with publisher.mint_lock:
+        with publisher.tokens_lock():
             stored = find_token(load_tokens(publisher.tokens_file), value)
             # Only minted tokens can be burned this way: an admin's token is not at risk.
             if stored is not None and stored.description.startswith(MINTED):
