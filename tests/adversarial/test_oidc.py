@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from releasekit.errors import ConfigError
 from releasekit.server.app import create_app
 from releasekit.server.settings import load_settings
 from releasekit.server.storage import LocalStorage
@@ -177,3 +179,37 @@ def test_expired_minted_tokens_are_pruned_at_the_next_mint(
     assert len(after) == 2
     refusal = _mint(client, {"token": issuer.sign(issuer.claims(aud="pypi"))}).json()
     assert refusal["errors"][0]["code"] == "invalid-token"  # PyPI's shape, for twine
+
+
+def test_a_jwks_file_works_too(packages: Path, issuer: Issuer, tmp_path: Path) -> None:
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps(issuer.jwks()))
+    settings_file = write_settings(tmp_path / "trusted.toml", issuer)
+    settings_file.write_text(settings_file.read_text().replace(issuer.jwks_url, str(jwks)))
+    settings = load_settings(
+        {"packages_dir": packages, "trusted_publishing": settings_file}, env={}
+    )
+    with TestClient(create_app(LocalStorage(packages), settings)) as client:
+        assert (
+            _mint(client, {"token": issuer.sign(issuer.claims(), alg="ES256")}).status_code == 200
+        )
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ('jwks = "x"\n', "invalid trusted publishing settings"),
+        ('issuer = "i"\njwks = "x"\ntoken_minutes = 0\n', "token_minutes must be between 1 and 60"),
+        ('issuer = "i"\njwks = "x"\n[[publisher]]\nprojects = ["a"]\n', "give each [[publisher]]"),
+        ("issuer = ", "cannot read the trusted publishing file"),
+    ],
+)
+def test_bad_settings_are_refused_at_start(
+    packages: Path, tmp_path: Path, text: str, words: str
+) -> None:
+    path = tmp_path / "trusted.toml"
+    path.write_text(text)
+    settings = load_settings({"packages_dir": packages, "trusted_publishing": path}, env={})
+    with pytest.raises(ConfigError) as refused:
+        create_app(LocalStorage(packages), settings)
+    assert words in f"{refused.value.message} {refused.value.hint}"
