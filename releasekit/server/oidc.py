@@ -60,6 +60,7 @@ MAX_JWKS_BYTES = 64 * 1024
 JWKS_TIMEOUT = 5.0
 JWKS_TTL = 300.0  # keys are re-read this often, and at most every JWKS_RETRY on an unknown kid
 JWKS_RETRY = 10.0
+JWKS_FAILURE_HOLD = 5.0
 MINTED = "trusted publishing: "  # the description prefix that marks a minted token
 
 
@@ -148,6 +149,7 @@ class KeySet:
         self.source = source
         self._keys: dict[str, Any] | None = None
         self._fetched = 0.0
+        self._failed: tuple[float, KeysUnavailable] | None = None
         self._lock = threading.Lock()
 
     def _read(self) -> dict[str, Any]:
@@ -173,7 +175,11 @@ class KeySet:
         return data
 
     def key_for(self, header: dict[str, Any]) -> dict[str, Any] | None:
-        """The key the header names; a fresh copy is fetched when it is unknown or stale."""
+        """The key the header names; a fresh copy is fetched when it is unknown or stale.
+
+        A failed fetch is not retried for JWKS_FAILURE_HOLD seconds (a flood of tokens must not
+        become a flood of requests to the issuer); the last good keys stay in use meanwhile.
+        """
         with self._lock:
             now = time.monotonic()
             stale = self._keys is None or now - self._fetched > JWKS_TTL
@@ -181,7 +187,13 @@ class KeySet:
                 key = find_key(self._keys, header)
                 if key is not None or now - self._fetched < JWKS_RETRY:
                     return dict(key) if key is not None else None
-            self._keys, self._fetched = self._read(), now
+            if self._failed is None or now - self._failed[0] >= JWKS_FAILURE_HOLD:
+                try:
+                    self._keys, self._fetched, self._failed = self._read(), now, None
+                except KeysUnavailable as exc:
+                    self._failed = (now, exc)
+            if self._keys is None:
+                raise self._failed[1] if self._failed else KeysUnavailable("no keys read yet")
             key = find_key(self._keys, header)
             return dict(key) if key is not None else None
 

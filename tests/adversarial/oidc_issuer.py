@@ -52,6 +52,7 @@ class Issuer:
     jwks_url: str = ""
     token_url: str = ""
     jwks_broken: bool = False  # the JWKS endpoint answers 500 while set
+    jwks_body: bytes | None = None  # served instead of the real key set while set
     requests: list[str] = field(default_factory=list)
 
     def jwks(self) -> dict[str, Any]:
@@ -130,6 +131,11 @@ def _handler(issuer: Issuer) -> type[BaseHTTPRequestHandler]:
             if url.path == "/jwks":
                 if issuer.jwks_broken:
                     self._send(500, {"error": "down"})
+                elif issuer.jwks_body is not None:
+                    self.send_response(200)
+                    self.send_header("content-length", str(len(issuer.jwks_body)))
+                    self.end_headers()
+                    self.wfile.write(issuer.jwks_body)
                 else:
                     self._send(200, issuer.jwks())
             elif url.path == "/token":

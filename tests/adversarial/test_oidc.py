@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -137,10 +138,33 @@ def test_a_workflow_no_rule_names_gets_nothing(
         _refused(answer, 403, "no trusted publisher matches", packages)
 
 
-def test_the_issuer_keys_unreachable(client: TestClient, issuer: Issuer, packages: Path) -> None:
-    issuer.jwks_broken = True
+@pytest.mark.parametrize(
+    "body",
+    [None, b"not json", b'{"keys": "none"}', b"[]", b'{"keys": []}' + b" " * 70_000],
+    ids=["500", "not JSON", "no key list", "a list", "oversized"],
+)
+def test_the_issuer_keys_unavailable(
+    client: TestClient, issuer: Issuer, packages: Path, body: bytes | None
+) -> None:
+    issuer.jwks_broken = body is None
+    issuer.jwks_body = body
     answer = _mint(client, {"token": issuer.sign(issuer.claims())})
     _refused(answer, 401, "issuer's keys are unavailable", packages)
+
+
+def test_the_issuer_unreachable(packages: Path, issuer: Issuer, tmp_path: Path) -> None:
+    with socket.socket() as probe:  # an OS-assigned port that nobody listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings_file = write_settings(tmp_path / "trusted.toml", issuer)
+    dead = f"http://127.0.0.1:{port}/jwks"
+    settings_file.write_text(settings_file.read_text().replace(issuer.jwks_url, dead))
+    settings = load_settings(
+        {"packages_dir": packages, "trusted_publishing": settings_file}, env={}
+    )
+    with TestClient(create_app(LocalStorage(packages), settings)) as client:
+        answer = _mint(client, {"token": issuer.sign(issuer.claims())})
+        _refused(answer, 401, "issuer's keys are unavailable", packages)
 
 
 def test_disabled_without_settings(packages: Path) -> None:
@@ -213,3 +237,16 @@ def test_bad_settings_are_refused_at_start(
     with pytest.raises(ConfigError) as refused:
         create_app(LocalStorage(packages), settings)
     assert words in f"{refused.value.message} {refused.value.hint}"
+
+
+def test_a_failing_issuer_is_not_hammered_and_known_keys_stay_in_use(
+    client: TestClient, issuer: Issuer, packages: Path
+) -> None:
+    assert _mint(client, {"token": issuer.sign(issuer.claims())}).status_code == 200
+    issuer.jwks_broken = True
+    fetches = issuer.requests.count("/jwks")
+    for _ in range(5):  # unknown kids force re-reads, at most one per JWKS_RETRY seconds
+        answer = _mint(client, {"token": issuer.sign(issuer.claims(), kid="rotated")})
+        assert answer.status_code == 401
+    assert issuer.requests.count("/jwks") <= fetches + 1
+    assert _mint(client, {"token": issuer.sign(issuer.claims())}).status_code == 200
