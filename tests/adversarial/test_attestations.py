@@ -157,7 +157,7 @@ def test_an_accepted_attestation_is_bound_to_the_bytes(
     # Bytes replaced by hand under the same name never show the old bytes' provenance.
     (tmp_path / "other").mkdir()
     other = make_wheel(tmp_path / "other", "demo", "1.0", payload=b"other bytes")
-    (packages / wheel.name).write_bytes(other.read_bytes())
+    other.replace(packages / wheel.name)  # a new file under the old name, as `mv` does
     page = "/simple/demo/"
     accept = {"accept": "application/vnd.pypi.simple.v1+json"}
     wait_for(
