@@ -66,6 +66,8 @@ class Settings:
     # Echoed in an X-Releasekit-Instance header by the health endpoint, so a starter can tell
     # its own process from another one already answering on the port.
     instance_id: str = ""
+    # --- standards (issue 14: see docs/security.md) ---
+    trusted_publishing: Path | None = None  # OIDC issuer + publisher rules (TOML), off when None
 
     @property
     def state_dir(self) -> Path:
@@ -194,7 +196,13 @@ def _coerce(name: str, value: Any) -> Any:
         return None
     if name in _NUMBERS:
         return _number(name, value)
-    if name in {"packages_dir", "passwords", "tokens_file", "metrics_token_file"}:
+    if name in {
+        "packages_dir",
+        "passwords",
+        "tokens_file",
+        "metrics_token_file",
+        "trusted_publishing",
+    }:
         return Path(value).expanduser()
     if name == "authenticate":
         return (
