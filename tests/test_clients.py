@@ -511,3 +511,46 @@ def test_poetry_installs_from_the_index_with_the_written_config(
 
     check = run("check", "--index-url", private_index.url, "--package", "tiny-lib", *CREDS)
     assert "poetry: ok: locks tiny-lib==1.0.0" in check.output, check.output
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:8080", "http://127.0.0.1:8080/simple/", "http://127.0.0.1:8080/legacy"],
+)
+def test_a_named_index_gets_its_own_urls(url: str) -> None:
+    urls = index_urls(url, "staging")
+    assert urls.simple == "http://127.0.0.1:8080/staging/simple/"
+    assert urls.upload == "http://127.0.0.1:8080/staging/legacy/"
+
+
+@pytest.mark.parametrize("name", ["Staging", "simple", "legacy", "", "a/b", "../x", "x" * 64])
+def test_bad_index_names_are_refused(name: str) -> None:
+    with pytest.raises(ConfigError, match="is not an index name"):
+        index_urls("http://h/", name)
+
+
+def test_setup_for_a_named_index_writes_its_urls(
+    isolated_home: Path, secret_env: str, no_poetry: None
+) -> None:
+    result = setup(*CREDS, "--index", "staging")
+    assert result.exit_code == 0, result.output
+    staging = "http://127.0.0.1:8080/staging/simple/"
+    pip_conf = (isolated_home / ".config/pip/pip.conf").read_text()
+    assert f"index-url = {staging}\n" in pip_conf
+    uv = tomllib.loads((isolated_home / ".config/uv/uv.toml").read_text())
+    assert uv["index"][0]["url"] == staging
+    pypirc = (isolated_home / ".pypirc").read_text()
+    assert "repository = http://127.0.0.1:8080/staging/legacy/\n" in pypirc
+    assert "poetry config repositories.private-pypi http://127.0.0.1:8080/staging/legacy/" in (
+        result.output
+    )
+
+
+def test_setup_refuses_a_bad_index_name_and_changes_nothing(
+    isolated_home: Path, secret_env: str, no_poetry: None
+) -> None:
+    before = snapshot(isolated_home)
+    result = setup(*CREDS, "--index", "Prod/../x")
+    assert result.exit_code != 0
+    assert "'Prod/../x' is not an index name" in result.output
+    assert snapshot(isolated_home) == before

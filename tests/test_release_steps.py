@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import GitRepo
+from tests.server.conftest import wait_for
 from tests.test_pipeline_publish import BROKEN_BACKEND, index, publish_release
 from tests.test_publish import Index, start_index
 from tests.test_release_cli import released, remote_tags, rk, with_remote
@@ -216,6 +217,12 @@ def listings(tmp_path: Path) -> int:
     return (tmp_path / "index0.log").read_text().count('path="/simple/example-lib/"')
 
 
+def assert_listings(tmp_path: Path, expected: int) -> None:
+    """The index writes its access log after answering: wait for the line, then count exactly."""
+    wait_for(lambda: listings(tmp_path) >= expected)
+    assert listings(tmp_path) == expected
+
+
 @pytest.mark.e2e
 def test_failed_build_then_resumed_publish_prints_the_same_plan(
     project: GitRepo, index: Index, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -261,7 +268,7 @@ def test_failed_build_then_resumed_publish_prints_the_same_plan(
             ]
         )
     )
-    assert listings(tmp_path) == 1
+    assert_listings(tmp_path, 1)
     failed = publish_release(project, index)
     assert failed.exit_code == 1 and "broken on purpose" in failed.stderr
     assert released(project) == [] and index.stored() == {}
@@ -278,10 +285,12 @@ def test_failed_build_then_resumed_publish_prints_the_same_plan(
         ]
     )
     flag.unlink()  # the environment is repaired
-    asked = listings(tmp_path)
+    asked = 2  # the dry run's listing and the failed run's
+    assert_listings(tmp_path, asked)
     dry = publish_release(project, index, "--dry-run")
     assert dry.stdout == f"{resumed}\ndry run: nothing was changed\n"
-    assert listings(tmp_path) == asked + 1 and released(project) == []
+    assert_listings(tmp_path, asked + 1)
+    assert released(project) == []
     again = publish_release(project, index)
     assert again.exit_code == 0, again.output
     assert again.stdout.startswith(f"{resumed}\nrunning:\n")
@@ -299,6 +308,6 @@ def test_failed_build_then_resumed_publish_prints_the_same_plan(
         "released 0.1.0 (v0.1.0)",
     ]
     # The index is listed once before the steps run and once after the upload (the check).
-    assert listings(tmp_path) == asked + 3
+    assert_listings(tmp_path, asked + 3)
     assert released(project) == ["v0.1.0"] and len(index.stored()) == 2
     assert project.git("log", "--format=%s").count("chore(release)") == 1

@@ -37,6 +37,12 @@ def client_group() -> None:
 @client_group.command("setup")
 @_INDEX_URL
 @click.option("--name", default="private-pypi", show_default=True, help="The index's name.")
+@click.option(
+    "--index",
+    "index",
+    metavar="NAME",
+    help="A named index on the server: URLs become <base>/NAME/simple/ and <base>/NAME/legacy/.",
+)
 @_USERNAME
 @_PASSWORD_ENV
 @click.option("--token-env", metavar="VAR", help="Environment variable holding an API token.")
@@ -65,6 +71,7 @@ def client_group() -> None:
 def setup_cmd(
     index_url: str,
     name: str,
+    index: str | None,
     username: str | None,
     password_env: str | None,
     token_env: str | None,
@@ -82,6 +89,7 @@ def setup_cmd(
     options = SetupOptions(
         index_url=index_url,
         name=name,
+        index=index,
         username=username,
         password_env=password_env,
         token_env=token_env,

@@ -42,8 +42,19 @@ class IndexUrls:
         return self.simple.startswith("http://")
 
 
-def index_urls(url: str) -> IndexUrls:
-    """The simple and upload URLs of an index given by its base, `/simple/` or `/legacy/` URL."""
+# A named index lives at <base>/<index>/simple/ and <base>/<index>/legacy/; these names are
+# the server's own top-level paths, so an index cannot be called so.
+_INDEX_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+_RESERVED = frozenset({"simple", "legacy", "packages", "integrity", "bundles", "metrics", "_"})
+
+
+def index_urls(url: str, index: str | None = None) -> IndexUrls:
+    """The simple and upload URLs of an index given by its base, `/simple/` or `/legacy/` URL.
+
+    With `index` (a named index on a releasekit server), `url` is the server's base URL, with
+    or without a trailing `simple/` or `legacy/`, and the URLs are `<base>/<index>/simple/` and
+    `<base>/<index>/legacy/`. This is the one place client URLs are derived.
+    """
     parts = urllib.parse.urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(
@@ -56,10 +67,23 @@ def index_urls(url: str) -> IndexUrls:
             "the index URL must not carry credentials",
             hint="pass the URL without user:password@ and use --username with --password-env",
         )
-    upload, simple = index_endpoints(
-        urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
-    )
+    bare = urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    if index is not None:
+        return _named_index_urls(bare, index)
+    upload, simple = index_endpoints(bare)
     return IndexUrls(simple=simple, upload=upload)
+
+
+def _named_index_urls(base: str, index: str) -> IndexUrls:
+    if not _INDEX_NAME.fullmatch(index) or index in _RESERVED:
+        raise ConfigError(
+            f"{index!r} is not an index name",
+            hint="index names are lower-case letters, digits, - and _ (e.g. staging, prod)",
+        )
+    base = base if base.endswith("/") else base + "/"
+    for suffix in ("simple/", "legacy/"):
+        base = base.removesuffix(suffix)
+    return IndexUrls(simple=f"{base}{index}/simple/", upload=f"{base}{index}/legacy/")
 
 
 @dataclass(frozen=True)
@@ -81,6 +105,7 @@ class SetupOptions:
 
     index_url: str
     name: str = "private-pypi"
+    index: str | None = None  # a named index on the server (`<base>/<index>/simple/`)
     username: str | None = None
     password_env: str | None = None
     token_env: str | None = None

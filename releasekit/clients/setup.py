@@ -66,7 +66,7 @@ def plan_client_setup(options: SetupOptions, env: Mapping[str, str] | None = Non
         raise ConfigError(
             "--password-env and --token-env exclude each other", hint="pass only one of them"
         )
-    urls = index_urls(options.index_url)
+    urls = index_urls(options.index_url, options.index)
     credentials = read_credentials(options, environ)
     tools = tuple(
         _PLANNERS[tool](options, urls, credentials, environ)

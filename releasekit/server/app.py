@@ -1,8 +1,9 @@
 """`create_app(storage, settings)`: the index as a Starlette app; all state hangs off the app.
 
 Routes: `/` (welcome, and POST upload), `/legacy/` (POST upload), health, `/ready`, `/metrics`,
-bundle locks. The read paths (`/simple/...`, `/packages/<file>` and `<file>.metadata`) are
-answered by the front (front.py) before the router sees them.
+bundle locks, `/_/oidc/...` (trusted publishing, `oidc_route.py`) and
+`/integrity/.../provenance` (PEP 740). The read paths (`/simple/...`, `/packages/<file>` and
+`<file>.metadata`) are answered by the front (front.py) before the router sees them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from releasekit.server.attestation_route import provenance_endpoint
 from releasekit.server.auth import Authenticator, AuthError
 from releasekit.server.bundle_locks import bundle_lock
 from releasekit.server.catalogue import Catalogue
@@ -29,6 +31,8 @@ from releasekit.server.front import IndexFront
 from releasekit.server.gate import auth_request
 from releasekit.server.metrics import CONTENT_TYPE as METRICS_TYPE
 from releasekit.server.metrics import Metrics, metrics_token_matches, multiprocess_dir_from_env
+from releasekit.server.oidc import TrustedPublisher, load_trusted_publishing
+from releasekit.server.oidc_route import OIDC_ROUTES
 from releasekit.server.pages import PageSet
 from releasekit.server.problems import problem
 from releasekit.server.settings import Settings
@@ -112,6 +116,9 @@ def create_app(
     counters.registry.register(PendingCollector(catalogue))
     counters.registry.register(DiskCollector(storage))
     state = IndexState(storage, settings, authenticator, catalogue, pages, counters)
+    if settings.trusted_publishing is not None:
+        config = load_trusted_publishing(settings.trusted_publishing)
+        state.publisher = TrustedPublisher(config, settings.effective_tokens_file)
     progress = catalogue.progress()
     if progress.total:
         logger.info(
@@ -146,6 +153,12 @@ def create_app(
         Route(settings.health_endpoint, health, methods=["GET", "HEAD"]),
         Route("/ready", ready, methods=["GET", "HEAD"]),
         Route("/metrics", metrics, methods=["GET"]),
+        *OIDC_ROUTES,
+        Route(
+            "/integrity/{project}/{version}/{filename}/provenance",
+            provenance_endpoint,
+            methods=["GET", "HEAD"],
+        ),
     ]
     app = Starlette(
         routes=routes,

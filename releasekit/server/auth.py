@@ -174,6 +174,11 @@ class Authenticator:
             clock=clock,
         )
 
+    def reload_tokens(self) -> None:
+        """See a token the server just minted or burned at the next request."""
+        if self._tokens is not None:
+            self._tokens.expire()
+
     def close(self) -> None:
         """Stop the password-check threads (the app's shutdown calls this)."""
         self._passwords.close()

@@ -26,6 +26,7 @@ from releasekit.server.records import (
     make_record,
     metadata_state_name,
 )
+from releasekit.server.status import ProjectStatus, read_statuses
 from releasekit.server.storage import Storage, StoredFile
 
 # Re-exported: the routes, uploads and admin commands import them from here.
@@ -69,6 +70,7 @@ class Catalogue:
         self.skipped: dict[str, str] = {}  # filename -> why it is not listed (retried on change)
         self._skipped_stat: dict[str, StoredFile] = {}
         self._yanked: dict[str, str] = {}
+        self.statuses: dict[str, ProjectStatus] = {}  # PEP 792; absent means active
         self._lock = threading.RLock()
         self._project_locks: dict[str, threading.Lock] = {}
         self._project_locks_guard = threading.Lock()  # not _lock: a rescan may hold that
@@ -110,10 +112,17 @@ class Catalogue:
                 return set()
             self.stamp = stamp
             self._yanked = self._read_yanked()
+            statuses = read_statuses(self.storage)
+            moved = {
+                p
+                for p in set(statuses) | set(self.statuses)
+                if statuses.get(p) != self.statuses.get(p)
+            }
+            self.statuses = statuses
             current = {f.filename: f for f in self.storage.scan()}
             files: dict[str, FileRecord] = {}
             pending: dict[str, PendingFile] = {}
-            changed: set[str] = set()
+            changed: set[str] = set(moved)
             for name, stored in current.items():
                 old = self.files.get(name)
                 if old is not None and (old.size, old.mtime_ns) == (stored.size, stored.mtime_ns):

@@ -435,6 +435,24 @@ def remove_command(
         click.echo(f"removed {record.filename}")
 
 
+@server.command("status")
+@click.argument("project")
+@click.argument("status", type=click.Choice(["active", "archived", "quarantined", "deprecated"]))
+@click.option("--reason", default="", help="One line shown to clients (PEP 792).")
+@_packages_option
+@_CONFIG
+def status_command(
+    project: str, status: str, reason: str, packages_dir: Path | None, config_file: Path | None
+) -> None:
+    """Set PROJECT's PEP 792 status; quarantined hides and stops serving its files."""
+    from releasekit.server.maintenance import set_project_status
+    from releasekit.server.status import parse_status
+
+    storage = _storage(_settings(config_file, packages_dir=packages_dir))
+    (name,) = set_project_status(storage, project, parse_status(status, reason))
+    click.echo(f"{name} is now {status}" + (f" ({reason})" if reason else ""))
+
+
 from releasekit.server.admin_cli import token_group, user_group  # noqa: E402
 
 server.add_command(user_group)

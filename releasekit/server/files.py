@@ -24,6 +24,7 @@ from releasekit.server.auth import AuthError
 from releasekit.server.metadata import ArchiveError, parse_filename
 from releasekit.server.problems import raw_problem, send_auth_failure, send_raw
 from releasekit.server.records import metadata_state_name
+from releasekit.server.status_route import quarantine_problem
 
 if TYPE_CHECKING:
     from starlette.types import Receive, Scope, Send
@@ -169,6 +170,10 @@ async def _lookup(state: IndexState, scope: Scope, name: str, send: Send) -> Ser
         await send_auth_failure(send, exc)
         return None
     scope["releasekit"].user = principal.name
+    refusal = quarantine_problem(state.catalogue.statuses.get(project), project)
+    if refusal is not None:  # PEP 792: every answer of a quarantined file, 304 included
+        await send_raw(send, refusal.status_code, refusal.raw_headers, bytes(refusal.body))
+        return None
     if waiting is not None:
         if not is_metadata:  # not indexed yet: no hash needed, the ETag is size and mtime
             stored = waiting.stored

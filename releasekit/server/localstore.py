@@ -161,7 +161,7 @@ class LocalStorage(Storage):
 
     def stamp(self) -> tuple[int, ...]:
         stamps = []
-        for path in (self._root, self._state / "yanked.json"):
+        for path in (self._root, self._state / "yanked.json", self._state / "status.json"):
             try:
                 stamps.append(path.stat().st_mtime_ns)
             except FileNotFoundError:

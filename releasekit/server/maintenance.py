@@ -14,6 +14,7 @@ from releasekit.errors import IndexServerError
 from releasekit.server.catalogue import Catalogue, FileRecord, Progress, metadata_state_name
 from releasekit.server.metadata import ArchiveError, canonical_version, normalize
 from releasekit.server.pages import PageSet
+from releasekit.server.status import ProjectStatus, read_statuses, write_statuses
 from releasekit.server.storage import Storage
 
 PROGRESS_EVERY = 1000
@@ -120,6 +121,7 @@ def remove_files(
     for filename in filenames:
         storage.delete(filename)
         storage.delete_state(metadata_state_name(filename))
+    pages.provenance.remove(filenames)
     pages.rebuild(catalogue.remove(filenames))
     catalogue.save()
 
@@ -130,3 +132,20 @@ def remove_release(storage: Storage, project: str, version: str) -> list[FileRec
     records = release_files(catalogue, project, version)
     remove_files(storage, catalogue, pages, [r.filename for r in records])
     return records
+
+
+def set_project_status(storage: Storage, project: str, status: ProjectStatus) -> set[str]:
+    """Set a project's PEP 792 status (active clears it); re-render its pages."""
+    name = normalize(project)
+    catalogue, pages = open_index(storage)
+    if name not in catalogue.projects:
+        raise IndexServerError(
+            f"project {name!r} is not on this index",
+            hint="check the name; a status is set on a project that has files",
+        )
+    statuses = read_statuses(storage)
+    statuses[name] = status
+    write_statuses(storage, statuses)
+    catalogue.statuses = {k: v for k, v in statuses.items() if v.status != "active"}
+    pages.rebuild({name})
+    return {name}

@@ -10,18 +10,20 @@ import hashlib
 import html
 import json
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote
 
 from packaging.version import InvalidVersion, Version
 
+from releasekit.server.attestations import ProvenanceStore
 from releasekit.server.catalogue import Catalogue, FileRecord
 from releasekit.server.negotiation import CONTENT_TYPES, Format
+from releasekit.server.status import ProjectStatus
 from releasekit.server.storage import Storage
 
-API_VERSION = "1.1"
+API_VERSION = "1.4"  # 1.1 PEP 700, 1.3 PEP 740 provenance, 1.4 PEP 792 status
 PAGE_CACHE_CONTROL = b"no-cache"
 
 
@@ -65,19 +67,44 @@ def file_url(record: FileRecord) -> str:
     return f"../../packages/{quote(record.filename)}#sha256={record.sha256}"
 
 
-def render_project_html(project: str, records: Iterable[FileRecord]) -> bytes:
-    """PEP 503 project page with PEP 629 meta, requires-python, PEP 592 and PEP 658/714."""
+def provenance_url(record: FileRecord, attested: Mapping[str, str] | None) -> str | None:
+    """The page-relative PEP 740 provenance URL of a file whose bytes were attested, else None."""
+    if attested is None or attested.get(record.filename) != record.sha256:
+        return None
+    name = quote(record.filename)
+    return f"../../integrity/{quote(record.project)}/{quote(record.version)}/{name}/provenance"
+
+
+def _listed(records: Iterable[FileRecord], status: ProjectStatus | None) -> Iterable[FileRecord]:
+    # PEP 792: a quarantined project offers no files at all, so its page lists none.
+    return () if status is not None and not status.serves_files else records
+
+
+def render_project_html(
+    project: str,
+    records: Iterable[FileRecord],
+    status: ProjectStatus | None = None,
+    attested: Mapping[str, str] | None = None,
+) -> bytes:
+    """PEP 503 project page with PEP 629 meta, requires-python, PEP 592, PEP 658/714, PEP 792."""
     lines = [
         "<!DOCTYPE html>",
         "<html>",
         "  <head>",
         f'    <meta name="pypi:repository-version" content="{API_VERSION}">',
+    ]
+    if status is not None and status.status != "active":
+        lines.append(f'    <meta name="pypi:project-status" content="{status.status}">')
+        if status.reason:
+            reason = html.escape(status.reason, quote=True)
+            lines.append(f'    <meta name="pypi:project-status-reason" content="{reason}">')
+    lines += [
         f"    <title>Links for {html.escape(project)}</title>",
         "  </head>",
         "  <body>",
         f"    <h1>Links for {html.escape(project)}</h1>",
     ]
-    for record in records:
+    for record in _listed(records, status):
         attrs = [f'href="{html.escape(file_url(record))}"']
         if record.requires_python:
             attrs.append(f'data-requires-python="{html.escape(record.requires_python)}"')
@@ -86,16 +113,24 @@ def render_project_html(project: str, records: Iterable[FileRecord]) -> bytes:
             attrs.append(f'data-core-metadata="{value}" data-dist-info-metadata="{value}"')
         if record.yanked is not None:
             attrs.append(f'data-yanked="{html.escape(record.yanked)}"')
+        provenance = provenance_url(record, attested)
+        if provenance is not None:
+            attrs.append(f'data-provenance="{html.escape(provenance)}"')
         lines.append(f"    <a {' '.join(attrs)}>{html.escape(record.filename)}</a><br>")
     lines += ["  </body>", "</html>", ""]
     return "\n".join(lines).encode()
 
 
-def render_project_json(project: str, records: Iterable[FileRecord]) -> bytes:
-    """PEP 691 JSON v1.1 project page: versions, size, upload-time, core-metadata, yanked."""
+def render_project_json(
+    project: str,
+    records: Iterable[FileRecord],
+    status: ProjectStatus | None = None,
+    attested: Mapping[str, str] | None = None,
+) -> bytes:
+    """PEP 691 JSON project page: versions, size, upload-time, core-metadata, yanked, status."""
     files = []
     versions = set()
-    for record in records:
+    for record in _listed(records, status):
         versions.add(record.version)
         entry: dict[str, object] = {
             "filename": record.filename,
@@ -108,14 +143,20 @@ def render_project_json(project: str, records: Iterable[FileRecord]) -> bytes:
             "yanked": record.yanked if record.yanked else record.yanked is not None,
             "size": record.size,
             "upload-time": iso_time(record),
+            "provenance": provenance_url(record, attested),
         }
         files.append(entry)
-    data = {
+    data: dict[str, object] = {
         "meta": {"api-version": API_VERSION},
         "name": project,
         "versions": sorted(versions, key=_version_key),
         "files": files,
     }
+    if status is not None and status.status != "active":
+        marker: dict[str, str] = {"status": status.status}
+        if status.reason:
+            marker["reason"] = status.reason
+        data["project-status"] = marker
     return json.dumps(data, separators=(",", ":")).encode()
 
 
@@ -165,6 +206,7 @@ class PageSet:
     def __init__(self, catalogue: Catalogue, storage: Storage) -> None:
         self.catalogue = catalogue
         self.storage = storage
+        self.provenance = ProvenanceStore(storage)  # PEP 740: which files link to provenance
         self.root: dict[Format, Page] = {}
         self.projects: dict[str, dict[Format, Page]] = {}
         self._root_names: list[str] | None = None
@@ -178,7 +220,11 @@ class PageSet:
         records = self.catalogue.projects.get(name)
         if records is None:
             return None
-        pages = _page_set(render_project_html(name, records), render_project_json(name, records))
+        status, attested = self.catalogue.statuses.get(name), self.provenance.index
+        pages = _page_set(
+            render_project_html(name, records, status, attested),
+            render_project_json(name, records, status, attested),
+        )
         with self._lock:
             # Keep it only if no change landed meanwhile (rebuild holds the lock).
             if self.catalogue.projects.get(name) is records:
@@ -209,8 +255,10 @@ class PageSet:
                         self.storage.delete_state(f"simple/{project}/index.html")
                         self.storage.delete_state(f"simple/{project}/index.v1_json")
                     continue
-                page_html = render_project_html(project, records)
-                page_json = render_project_json(project, records)
+                status = catalogue.statuses.get(project)
+                attested = self.provenance.index
+                page_html = render_project_html(project, records, status, attested)
+                page_json = render_project_json(project, records, status, attested)
                 pages[project] = _page_set(page_html, page_json)
                 written[f"simple/{project}/index.html"] = page_html
                 written[f"simple/{project}/index.v1_json"] = page_json

@@ -73,6 +73,8 @@ class Settings:
     # Skip the start-up probe that the store honours conditional creates: only one replica
     # (and one worker) may then write to the store.
     single_replica: bool = False
+    # --- standards (issue 14: see docs/security.md) ---
+    trusted_publishing: Path | None = None  # OIDC issuer + publisher rules (TOML), off when None
 
     @property
     def state_dir(self) -> Path:
@@ -203,7 +205,13 @@ def _coerce(name: str, value: Any) -> Any:
         return None
     if name in _NUMBERS:
         return _number(name, value)
-    if name in {"packages_dir", "passwords", "tokens_file", "metrics_token_file"}:
+    if name in {
+        "packages_dir",
+        "passwords",
+        "tokens_file",
+        "metrics_token_file",
+        "trusted_publishing",
+    }:
         return Path(value).expanduser()
     if name == "authenticate":
         return (

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from releasekit.server.auth import Action, Authenticator, Principal
 from releasekit.server.catalogue import Catalogue
 from releasekit.server.metrics import Metrics
+from releasekit.server.oidc import TrustedPublisher
 from releasekit.server.pages import PageSet
 from releasekit.server.problems import auth_problem as auth_problem
 from releasekit.server.settings import Settings
@@ -49,6 +50,7 @@ class IndexState:
     catalogue: Catalogue
     pages: PageSet
     metrics: Metrics
+    publisher: TrustedPublisher | None = None  # trusted publishing, when configured
     stop: threading.Event = field(default_factory=threading.Event)
     _logged: int = field(default=0, init=False, repr=False)
     _backlog_started: float | None = field(default=None, init=False, repr=False)

@@ -79,7 +79,8 @@ class Storage(ABC):
 
     @abstractmethod
     def stamp(self) -> tuple[int, ...]:
-        """A cheap value that changes whenever the listing or the yank state may have changed."""
+        """A cheap value that changes whenever the listing, the yank or the status state may have
+        changed."""
 
     @abstractmethod
     def stat(self, filename: str) -> StoredFile | None:

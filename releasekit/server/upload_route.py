@@ -19,11 +19,13 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from releasekit.server.attestation_route import checked_attestations, store_provenance
 from releasekit.server.auth import AuthError
 from releasekit.server.maintenance import remove_files
 from releasekit.server.metadata import ArchiveError, canonical_version, normalize, parse_filename
 from releasekit.server.problems import problem
 from releasekit.server.state import auth_problem, authorize
+from releasekit.server.status_route import closed_problem
 from releasekit.server.upload import (
     UploadRefused,
     check_fields,
@@ -176,11 +178,19 @@ async def _file_upload(
     except (ArchiveError, UploadRefused):
         project = None  # receive_upload refuses the form with the full message
     try:
-        await authorize(request, "update", project)
+        principal = await authorize(request, "update", project)
     except AuthError as exc:
         return auth_problem(exc)
+    closed = closed_problem(state.catalogue.statuses.get(project or ""), project or "")
+    if closed is not None:
+        return closed
     if content is None:
         filename = None
+    attestations = await checked_attestations(
+        fields, filename, content.file if content is not None else io.BytesIO()
+    )
+    if isinstance(attestations, Response):
+        return attestations
     try:
         outcome = await run_in_threadpool(
             receive_upload,
@@ -198,6 +208,8 @@ async def _file_upload(
     record = outcome.record
     if outcome.created:
         await run_in_threadpool(_publish, state, {record.project})
+    if attestations is not None:
+        await run_in_threadpool(store_provenance, state, record, attestations, principal)
     state.metrics.uploads.labels(record.project, "stored" if outcome.created else "identical").inc()
     return JSONResponse(
         {

@@ -35,6 +35,11 @@ class WatchedFile(Generic[_T]):
     def _stat(self) -> tuple[tuple[int, int, int] | None, ...]:
         return tuple(_signature(path) for path in self._watched)
 
+    def expire(self) -> None:
+        """Check the file at the next `get` (the server itself just changed it)."""
+        with self._lock:
+            self._checked = float("-inf")
+
     def get(self) -> _T:
         """The current contents; costs one stat() at most once per interval."""
         with self._lock:

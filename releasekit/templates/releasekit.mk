@@ -60,11 +60,12 @@ _RK_RUNNING = state=$$(ps -p "$$pid" -o stat= 2>/dev/null || true); \
 	case "$$state" in ''|Z*) running=0 ;; *) running=1 ;; esac
 
 # Sets `pid` and `alive` (1 when the pid file names a live releasekit server). A reused pid
-# that is not a releasekit server counts as dead, so a stale pid file never blocks.
+# that is not a releasekit server counts as dead, so a stale pid file never blocks. `-ww`: ps
+# cuts the command line to $COLUMNS (80 under pytest-xdist), which can hide "server run".
 _RK_READ_PID = pid=$$(cat '$(PYPI_PID_FILE)' 2>/dev/null || true); alive=0; \
 	if [ -n "$$pid" ]; then \
 		$(_RK_RUNNING); \
-		case "$$(ps -p "$$pid" -o args= 2>/dev/null || true)" in *server*run*) alive=$$running ;; esac; \
+		case "$$(ps -ww -p "$$pid" -o args= 2>/dev/null || true)" in *server*run*) alive=$$running ;; esac; \
 	fi
 
 # `url` is the URL recorded by pypi-server-start, else $(PYPI_URL).

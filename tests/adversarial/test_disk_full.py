@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -65,15 +66,18 @@ def test_a_full_disk_is_a_507_and_nothing_half_written(
     assert httpx2.get(f"{index.url}/ready").status_code == 200
     outcomes: list[int] = []
     stored: dict[str, str] = {}
+    changed_at = 0
     for n in range(12):
         (tmp_path / str(n)).mkdir()
         wheel = make_wheel(tmp_path / str(n), f"filler{n}", "1.0", payload=os.urandom(700_000))
         before = visible(packages)
+        sent_at = time.time_ns()
         response = index.upload(wheel.name, wheel.read_bytes())
         outcomes.append(response.status_code)
         assert temp_files(packages) == []
         if response.status_code == 200:
             stored[wheel.name] = hashlib.sha256(wheel.read_bytes()).hexdigest()
+            changed_at = sent_at
         else:
             assert response.status_code == 507, response.text
             assert response.headers["content-type"] == "application/problem+json"
@@ -81,6 +85,11 @@ def test_a_full_disk_is_a_507_and_nothing_half_written(
             assert visible(packages) == before
     assert 200 in outcomes and 507 in outcomes
     assert index.check_consistent() == stored
+
+    # The server saves its catalogue cache up to a second after a change (a page or two): let
+    # that land first, or it takes the room left below while the last upload is written.
+    cache = packages / ".releasekit" / "catalogue.json"
+    wait_for(lambda: cache.exists() and cache.stat().st_mtime_ns >= changed_at)
 
     # Room for the file itself and nothing more: the caches fail, the upload still counts.
     last = make_wheel(tmp_path, "tight", "1.0", payload=os.urandom(300_000))

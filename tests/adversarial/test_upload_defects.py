@@ -10,14 +10,11 @@ import threading
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import cast
 
 import pytest
-from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from releasekit.server.localstore import LocalStorage
-from releasekit.server.state import IndexState
 from releasekit.server.upload import UploadRefused, receive_upload
 from tests.adversarial.hostile import (
     long_header_sdist,
@@ -26,38 +23,10 @@ from tests.adversarial.hostile import (
     tar_header,
     wheel_with,
 )
-from tests.server.conftest import Dists, make_wheel, snapshot, upload_form, wait_for
+from tests.server.conftest import Dists, make_wheel, refused, upload_form, wait_for
 
 WHEEL = "alpha-1.0-py3-none-any.whl"
 JSON = "application/vnd.pypi.simple.v1+json"
-
-
-def refused(
-    client: TestClient,
-    packages: Path,
-    path: Path,
-    status: int,
-    message: str,
-    *,
-    filename: str | None = None,
-    **fields: str,
-) -> dict[str, object]:
-    """Upload; check the problem+json status and message and that nothing changed on disk."""
-    # The poller saves the catalogue cache on its own clock (every second): save it now, so
-    # that save cannot land between the two snapshots of a slow test.
-    index: IndexState = cast(Starlette, client.app).state.index
-    index.catalogue.flush()
-    before = snapshot(packages)
-    data, files = upload_form(path, **fields)
-    if filename is not None:
-        files = {"content": (filename, path.read_bytes(), "application/octet-stream")}
-    response = client.post("/legacy/", data=data, files=files)
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, object] = response.json()
-    assert message in str(body["detail"]), body
-    assert snapshot(packages) == before
-    return body
 
 
 # Defect 1: any malformed form field is a 400 problem, never a 500.

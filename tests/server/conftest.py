@@ -11,15 +11,17 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import bcrypt
 import pytest
+from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from releasekit.server.app import create_app
 from releasekit.server.localstore import LocalStorage
 from releasekit.server.settings import Settings, load_settings
+from releasekit.server.state import IndexState
 from tests.server.moto_s3 import moto_s3  # noqa: F401 - the S3 fixture, shared by S3 tests
 
 
@@ -236,3 +238,31 @@ def users(tmp_path_factory: pytest.TempPathFactory) -> Users:
         "[roles]\n" + "".join(f'{n} = "{r}"\n' for n, r in roles.items()), encoding="utf-8"
     )
     return Users(passwords, {name: (name, f"{name}-secret") for name in roles})
+
+
+def refused(
+    client: TestClient,
+    packages: Path,
+    path: Path,
+    status: int,
+    message: str,
+    *,
+    filename: str | None = None,
+    **fields: str,
+) -> dict[str, object]:
+    """Upload; check the problem+json status and message and that nothing changed on disk."""
+    # The poller saves the catalogue cache on its own clock (every second): save it now, so
+    # that save cannot land between the two snapshots of a slow test.
+    index: IndexState = cast(Starlette, client.app).state.index
+    index.catalogue.flush()
+    before = snapshot(packages)
+    data, files = upload_form(path, **fields)
+    if filename is not None:
+        files = {"content": (filename, path.read_bytes(), "application/octet-stream")}
+    response = client.post("/legacy/", data=data, files=files)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, object] = response.json()
+    assert message in str(body["detail"]), body
+    assert snapshot(packages) == before
+    return body

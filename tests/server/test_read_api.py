@@ -31,18 +31,18 @@ def test_root_page_lists_normalized_projects_in_both_formats(loaded: TestClient)
     assert page.status_code == 200
     assert page.headers["content-type"] == JSON
     assert page.json() == {
-        "meta": {"api-version": "1.1"},
+        "meta": {"api-version": "1.4"},
         "projects": [{"name": "alpha"}, {"name": "beta-lib"}],
     }
     html = loaded.get("/simple/", headers={"accept": "text/html"})
     assert html.headers["content-type"] == "text/html; charset=utf-8"
-    assert '<meta name="pypi:repository-version" content="1.1">' in html.text
+    assert '<meta name="pypi:repository-version" content="1.4">' in html.text
     assert '<a href="beta-lib/">beta-lib</a>' in html.text
 
 
 def test_project_json_has_pep700_fields_and_core_metadata(loaded: TestClient, dists: Dists) -> None:
     data = loaded.get("/simple/alpha/", headers={"accept": PIP_ACCEPT}).json()
-    assert data["meta"] == {"api-version": "1.1"}
+    assert data["meta"] == {"api-version": "1.4"}
     assert data["name"] == "alpha"
     assert data["versions"] == ["1.0", "1.1"]
     files = {f["filename"]: f for f in data["files"]}

@@ -9,14 +9,19 @@ import tarfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import cast
 
 import pytest
-from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from releasekit.server.state import IndexState
-from tests.server.conftest import Dists, Users, make_wheel, snapshot, upload_form, wait_for
+from tests.server.conftest import (
+    Dists,
+    Users,
+    make_wheel,
+    refused,
+    snapshot,
+    upload_form,
+    wait_for,
+)
 
 JSON = "application/vnd.pypi.simple.v1+json"
 WHEEL = "alpha-1.0-py3-none-any.whl"
@@ -25,31 +30,6 @@ WHEEL = "alpha-1.0-py3-none-any.whl"
 def listed(client: TestClient, project: str) -> list[str]:
     response = client.get(f"/simple/{project}/", headers={"accept": JSON})
     return [f["filename"] for f in response.json()["files"]] if response.status_code == 200 else []
-
-
-def refused(
-    client: TestClient,
-    packages: Path,
-    path: Path,
-    status: int,
-    message: str,
-    filename: str | None = None,
-    **fields: str,
-) -> None:
-    """Upload and check the problem+json refusal, and that nothing was stored or listed."""
-    # The poller saves the catalogue cache on its own clock (every second): save it now, so
-    # that save cannot land between the two snapshots of a slow test.
-    index: IndexState = cast(Starlette, client.app).state.index
-    index.catalogue.flush()
-    before = snapshot(packages)
-    data, files = upload_form(path, **fields)
-    if filename is not None:
-        files = {"content": (filename, path.read_bytes(), "application/octet-stream")}
-    response = client.post("/legacy/", data=data, files=files)
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    assert message in response.json()["detail"]
-    assert snapshot(packages) == before
 
 
 def test_upload_stores_the_file_and_lists_it(
