@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
+import httpx2
 
 IDLE = 300
 NOFILE = "256"
@@ -68,8 +68,8 @@ def server(name: str, packages: Path) -> Iterator[str]:
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+            with contextlib.suppress(httpx2.TransportError):
+                if httpx2.get(f"{url}/health", timeout=2).status_code == 200:
                     break
             time.sleep(0.05)
         else:
@@ -108,8 +108,8 @@ def idle_lockout(url: str) -> str:
     answered = 0
     started = time.monotonic()
     for _ in range(5):
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/health", timeout=10).status_code == 200:
+        with contextlib.suppress(httpx2.HTTPError):
+            if httpx2.get(f"{url}/health", timeout=10).status_code == 200:
                 answered += 1
     for sock in idle:
         sock.close()
@@ -144,7 +144,7 @@ def main() -> int:
             packages.mkdir(parents=True)
             print(f"probing {name} ...", file=sys.stderr, flush=True)
             with server(name, packages) as url:
-                header = httpx.get(f"{url}/health").headers.get("server", "(none)")
+                header = httpx2.get(f"{url}/health").headers.get("server", "(none)")
                 lockout = idle_lockout(url)
                 slowloris = trickle(url, b"GET /health HTTP/1.1\r\n", b"X")
                 stalled = trickle(url, body, b"")

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
+import httpx2
 
 from tests.adversarial.attestation_helpers import attest
 from tests.adversarial.server_process import running_index
@@ -37,15 +37,15 @@ def test_twine_uploads_attestations_served_as_provenance(tmp_path: Path) -> None
         assert sent.returncode == 0, sent.stdout + sent.stderr
         assert subprocess.run([*command, str(plain)], capture_output=True).returncode == 0
 
-        page = httpx.get(f"{index.url}/simple/attested/", headers={"accept": JSON}).json()
+        page = httpx2.get(f"{index.url}/simple/attested/", headers={"accept": JSON}).json()
         entries = {f["filename"]: f for f in page["files"]}
         assert entries[plain.name]["provenance"] is None
         link = entries[wheel.name]["provenance"]
         assert link == f"../../integrity/attested/1.0/{wheel.name}/provenance"
-        html = httpx.get(f"{index.url}/simple/attested/").text
+        html = httpx2.get(f"{index.url}/simple/attested/").text
         assert f'data-provenance="{link}"' in html
 
-        answer = httpx.get(f"{index.url}/simple/attested/{link}")
+        answer = httpx2.get(f"{index.url}/simple/attested/{link}")
         assert answer.status_code == 200, answer.text
         assert answer.headers["content-type"] == "application/vnd.pypi.integrity.v1+json"
         provenance = answer.json()
@@ -54,7 +54,7 @@ def test_twine_uploads_attestations_served_as_provenance(tmp_path: Path) -> None
         assert bundle["publisher"]["kind"] == "releasekit"  # not trusted publishing: the user
         (sent_attestation,) = bundle["attestations"]
         assert sent_attestation == json.loads(attestation.read_text())
-        missing = httpx.get(f"{index.url}/integrity/attested/1.1/{plain.name}/provenance")
+        missing = httpx2.get(f"{index.url}/integrity/attested/1.1/{plain.name}/provenance")
         assert missing.status_code == 404 and missing.json()["code"] == "no-provenance"
         digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
         assert digest in (tmp_path / "packages/.releasekit/provenance/index.json").read_text()

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from releasekit.server.tokens import load_tokens
@@ -104,9 +104,9 @@ def test_uv_publish_with_trusted_publishing(
     assert "/token" in issuer.requests and "/jwks" in issuer.requests
     # uv burns the minted token once the upload is done (/_/oidc/burn-token).
     assert load_tokens(packages / ".releasekit" / "tokens.json") == {}
-    page = httpx.get(f"{url}/simple/demo/", verify=_trust(cert)).text
+    page = httpx2.get(f"{url}/simple/demo/", verify=_trust(cert)).text
     assert wheel.name in page
-    provenance = httpx.get(
+    provenance = httpx2.get(
         f"{url}/integrity/demo/1.0/{wheel.name}/provenance", verify=_trust(cert)
     ).json()
     assert "attestation_bundles" in provenance, (provenance, result.stderr)
@@ -123,12 +123,12 @@ def test_a_token_for_another_project_is_not_minted(
 ) -> None:
     url, packages, cert = tls_index
     other = issuer.sign(issuer.claims(repository="acme/other"))
-    answer = httpx.post(f"{url}/_/oidc/mint-token", json={"token": other}, verify=_trust(cert))
+    answer = httpx2.post(f"{url}/_/oidc/mint-token", json={"token": other}, verify=_trust(cert))
     assert answer.status_code == 403
     assert answer.headers["content-type"] == "application/problem+json"
     assert "no trusted publisher matches repository 'acme/other'" in answer.json()["detail"]
     assert not (packages / ".releasekit" / "tokens.json").exists()
-    good = httpx.post(
+    good = httpx2.post(
         f"{url}/_/oidc/mint-token",
         json={"token": issuer.sign(issuer.claims())},
         verify=_trust(cert),
@@ -137,11 +137,11 @@ def test_a_token_for_another_project_is_not_minted(
     minted = good.json()["token"]
     (token,) = load_tokens(packages / ".releasekit" / "tokens.json").values()
     assert token.projects == ("demo",) and token.expires is not None
-    assert json.loads(httpx.get(f"{url}/_/oidc/audience", verify=_trust(cert)).text) == {
+    assert json.loads(httpx2.get(f"{url}/_/oidc/audience", verify=_trust(cert)).text) == {
         "audience": "releasekit-test"
     }
     wheel = make_wheel(tmp_path, "intruder", "1.0")
-    refused = httpx.post(
+    refused = httpx2.post(
         f"{url}/legacy/",
         data={":action": "file_upload", "protocol_version": "1"},
         files={"content": (wheel.name, wheel.read_bytes(), "application/octet-stream")},
