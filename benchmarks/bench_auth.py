@@ -75,7 +75,7 @@ def index(source: Path, workdir: Path, passwords: Path, *args: str) -> Iterator[
     """`releasekit server run` from `source`; yields its URL; stopped by PID."""
     log = workdir / f"server-{time.monotonic_ns()}.log"
     env = {**os.environ, "PYTHONPATH": str(source)}
-    command = [sys.executable, "-m", "releasekit.server.cli", "run", str(workdir / "packages")]
+    command = [sys.executable, "-m", "releasekit", "server", "run", str(workdir / "packages")]
     command += ["-p", "0", "-P", str(passwords), "-a", "list,update"]
     with log.open("wb") as sink:
         process = subprocess.Popen(

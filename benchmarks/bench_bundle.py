@@ -118,7 +118,7 @@ def corpus(directory: Path, count: int) -> list[str]:
 def start_index(packages: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "releasekit.server.cli", "run", str(packages), "-p", "0",
+            [sys.executable, "-m", "releasekit", "server", "run", str(packages), "-p", "0",
              "-i", "127.0.0.1", "-a", "."],
             stdout=sink, stderr=subprocess.STDOUT,
         )  # fmt: skip

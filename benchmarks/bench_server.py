@@ -246,7 +246,7 @@ def releasekit_granian_launch(
         link_tree(corpus.root, packages)
     argv = [python, "-m", "granian", "--interface", "asgi", "--factory"]
     argv += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
-    argv += ["--log-level", "warning", "--no-ws", "releasekit.server.cli:app_from_env"]
+    argv += ["--log-level", "warning", "--no-ws", "releasekit.server.process:app_from_env"]
     env = dict(os.environ)
     env |= {
         "RELEASEKIT_SERVER_PACKAGES_DIR": str(packages),

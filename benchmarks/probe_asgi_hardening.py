@@ -50,7 +50,7 @@ def argv_for(server: str, port: int) -> list[str]:
         str(port),
         "--http1-header-read-timeout",
         "10000",  # releasekit's default header deadline (10 s)
-        "releasekit.server.cli:app_from_env",
+        "releasekit.server.process:app_from_env",
     ]
 
 

@@ -87,7 +87,7 @@ present=$(cd "$root" && find . -type f ! -name MANIFEST.sha256 | sed 's|^\./||' 
 
 rm -f "$root/MANIFEST.sha256"
 say "rebuilding the catalogue, metadata and pages (releasekit server reindex)"
-"$RELEASEKIT" server reindex "$root/packages" >&2 \
+"$RELEASEKIT" server reindex -D "$root/packages" >&2 \
     || die "reindex of the restored packages failed" "see the message above (nothing was restored)"
 dist_count=$(find "$root/packages" -mindepth 1 -maxdepth 1 -type f ! -name '.*' | wc -l | tr -d ' ')
 

@@ -7,7 +7,7 @@ from typing import Any
 # Groups imported on first use: `releasekit version --print` stays fast, and `releasekit`
 # works without the `[server]` extra (`server run` explains how to install it).
 LAZY_GROUPS = {
-    "server": "releasekit.server.cli:server",
+    "server": "releasekit.cli.server_cmds:server",
     "client": "releasekit.cli.client_cmds:client_group",
     "forge": "releasekit.cli.forge_cmds:forge_group",
     "init": "releasekit.cli.init_cmd:init_cmd",

@@ -36,6 +36,7 @@ ALL_PROJECTS = "*"
 TOKENS_FILE = Path(".releasekit/tokens.json")  # relative to the packages directory
 
 _TOKEN = re.compile(r"rk_([0-9a-f]{12})_([a-z2-7]{32})")
+_PREFIXED_ID = re.compile(r"rk_([0-9a-f]{12})_?")  # the start of a token, as people copy it
 _PROJECT = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 _EXPIRES_IN = re.compile(r"(\d{1,5})d")
 
@@ -215,8 +216,9 @@ def create_token(
 
 
 def revoke_token(path: Path, ident: str) -> ApiToken:
-    """Delete a token by id (a whole token string is accepted too); returns what was removed."""
-    ident = token_id(ident) or ident
+    """Delete a token by id as `token list` prints it (`rk_<id>` and a whole token work too)."""
+    prefixed = _PREFIXED_ID.fullmatch(ident)
+    ident = token_id(ident) or (prefixed.group(1) if prefixed else ident)
     tokens = load_tokens(path)
     if ident not in tokens:
         raise IndexServerError(

@@ -91,7 +91,7 @@ def start_index(tmp_path: Path) -> Iterator[Callable[..., Index]]:
 
     def start(directory: Path, *args: str, env: dict[str, str] | None = None) -> Index:
         log = tmp_path / f"server-{len(started)}.log"
-        command = [sys.executable, "-m", "releasekit.server.cli", "run", str(directory)]
+        command = [sys.executable, "-m", "releasekit", "server", "run", str(directory)]
         command += ["-p", "0", "-i", "127.0.0.1", "-a", ".", *args]
         with log.open("wb") as sink:
             process = subprocess.Popen(

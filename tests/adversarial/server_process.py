@@ -64,10 +64,10 @@ def running_index(
     packages.mkdir(exist_ok=True)
     log = workdir / f"server-{time.monotonic_ns()}.log"
 
-    command = [sys.executable, "-m", "releasekit.server.cli", "run", str(packages)]
+    command = [sys.executable, "-m", "releasekit", "server", "run", str(packages)]
     if open_files is not None:
         # Lower the limit in the child itself, then run the server module as `-m` would.
-        command[1:3] = ["-c", _WITH_LIMIT.format(*open_files), "releasekit.server.cli"]
+        command[1:3] = ["-c", _WITH_LIMIT.format(*open_files), "releasekit"]
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [*command, "-p", "0", "-i", "127.0.0.1", *args],

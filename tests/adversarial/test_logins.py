@@ -347,7 +347,7 @@ def test_a_mistyped_protection_setting_is_refused_not_ignored(
 def test_run_flags_reach_the_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from click.testing import CliRunner
 
-    from releasekit.server import cli
+    from releasekit.cli import server_cmds as cli
     from releasekit.server.settings import Settings, load_settings
 
     seen: list[Settings] = []

@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 from starlette.testclient import TestClient
 
+from releasekit.cli.server_cmds import server
 from releasekit.errors import IndexServerError
 from releasekit.server.app import create_app
-from releasekit.server.cli import server
 from releasekit.server.localstore import LocalStorage
 from releasekit.server.settings import load_settings
 from tests.server.conftest import Dists, upload_form

@@ -181,7 +181,7 @@ def launch(packages: Path, log: Path, *args: str) -> Index:
     """Start `releasekit server run DIR -p 0 ARGS` and wait for its port and /health."""
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "releasekit.server.cli", "run", str(packages),
+            [sys.executable, "-m", "releasekit", "server", "run", str(packages),
              "-p", "0", "-i", "127.0.0.1", *args],
             stdout=sink, stderr=subprocess.STDOUT,
         )  # fmt: skip

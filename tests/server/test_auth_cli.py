@@ -9,8 +9,8 @@ import bcrypt
 import pytest
 from click.testing import CliRunner, Result
 
+from releasekit.cli.admin_cmds import token_group, user_group
 from releasekit.errors import IndexServerError
-from releasekit.server.admin_cli import token_group, user_group
 from releasekit.server.auth import Authenticator, AuthError
 from releasekit.server.htpasswd import roles_path
 from tests.server.test_auth import authorize

@@ -264,7 +264,7 @@ def test_filename_project_refuses_non_distributions(filename: str) -> None:
 def test_server_answers_at_once_on_a_fresh_directory_of_2000_files(packages: Path) -> None:
     fill(packages, 200, 5)
     log = packages.parent / "server.log"
-    command = [sys.executable, "-m", "releasekit.server.cli", "run", str(packages)]
+    command = [sys.executable, "-m", "releasekit", "server", "run", str(packages)]
     begin = time.monotonic()
     deadline = begin + 10
     with log.open("wb") as sink:

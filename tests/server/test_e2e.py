@@ -63,7 +63,8 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
                 [
                     sys.executable,
                     "-m",
-                    "releasekit.server.cli",
+                    "releasekit",
+                    "server",
                     "run",
                     str(packages),
                     "-p",

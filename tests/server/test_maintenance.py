@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 from starlette.testclient import TestClient
 
+from releasekit.cli.server_cmds import server
 from releasekit.errors import IndexServerError
-from releasekit.server.cli import server
 from tests.server.conftest import Dists, snapshot, wait_for
 
 JSON = "application/vnd.pypi.simple.v1+json"
@@ -135,7 +135,7 @@ def test_admin_commands_refuse_unknown_releases(
 def test_cli_imports_without_the_server_extra() -> None:
     code = (
         "import sys; sys.modules['starlette'] = None; sys.modules['uvicorn'] = None\n"
-        "import releasekit.server.cli as c; print(sorted(c.server.commands))"
+        "import releasekit.cli.server_cmds as c; print(sorted(c.server.commands))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

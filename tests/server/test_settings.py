@@ -104,7 +104,7 @@ def test_negotiate(accept: str, chosen: str | None) -> None:
 
 
 def test_startup_summary_warns_about_what_will_not_work(tmp_path: Path) -> None:
-    from releasekit.server.cli import startup_summary
+    from releasekit.server.process import startup_summary
 
     def summary(**values: Any) -> list[tuple[int, str]]:
         return startup_summary(load_settings({"packages_dir": tmp_path, **values}, env={}))

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 from starlette.testclient import TestClient
 
+from releasekit.cli.server_cmds import server
 from releasekit.errors import IndexServerError
-from releasekit.server.cli import server
 from tests.server.conftest import Dists, snapshot, upload_form, wait_for
 
 JSON = "application/vnd.pypi.simple.v1+json"

@@ -57,7 +57,7 @@ def tls_index(tmp_path: Path, issuer: Issuer) -> Iterator[tuple[str, Path, Path]
     }
     log = tmp_path / "server.log"
     command = [
-        sys.executable, "-m", "uvicorn", "--factory", "releasekit.server.cli:app_from_env",
+        sys.executable, "-m", "uvicorn", "--factory", "releasekit.server.process:app_from_env",
         "--host", "127.0.0.1", "--port", "0", "--ssl-certfile", str(cert), "--ssl-keyfile", str(key),
     ]  # fmt: skip
     with log.open("wb") as sink:

@@ -31,6 +31,7 @@ from releasekit.server.tokens import (
 )
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+PACKAGES_DIR_ENV = "RELEASEKIT_SERVER_PACKAGES_DIR"
 _FILE = click.Path(dir_okay=False, path_type=Path)
 
 
@@ -45,11 +46,26 @@ def _passwords_option(required: bool) -> Callable[[_F], _F]:
     )
 
 
-def _tokens_options(func: _F) -> _F:
-    func = click.option(
+def packages_dir_option(func: _F) -> _F:
+    """`-D/--packages-dir`: the one spelling of the packages directory on every command.
+
+    No click envvar: the server's settings read RELEASEKIT_SERVER_PACKAGES_DIR themselves
+    (below a flag and above the settings file), and the token commands add it.
+    """
+    return click.option(
+        "-D",
         "--packages-dir",
         type=click.Path(file_okay=False, path_type=Path),
-        envvar="RELEASEKIT_SERVER_PACKAGES_DIR",
+        help=f"The packages directory (default: {PACKAGES_DIR_ENV}, or the settings file).",
+    )(func)
+
+
+def _tokens_options(func: _F) -> _F:
+    func = click.option(
+        "-D",
+        "--packages-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar=PACKAGES_DIR_ENV,
         help=f"The server's packages directory; the tokens file is DIR/{TOKENS_FILE}.",
     )(func)
     return click.option(
@@ -67,7 +83,7 @@ def _tokens_path(tokens_file: Path | None, packages_dir: Path | None) -> Path:
         return packages_dir / TOKENS_FILE
     raise IndexServerError(
         "no tokens file given",
-        hint="pass --packages-dir DIR (the server's packages directory) or --tokens-file FILE",
+        hint="pass -D/--packages-dir DIR (the server's packages directory) or --tokens-file FILE",
     )
 
 
