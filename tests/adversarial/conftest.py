@@ -4,11 +4,7 @@ real `releasekit server run` process on 127.0.0.1 (OS-assigned port) that a test
 from __future__ import annotations
 
 import hashlib
-import os
-import re
 import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,14 +16,15 @@ from releasekit.server.localstore import TEMP_PREFIX
 from tests.server.conftest import (  # noqa: F401  (pytest finds fixtures by name)
     client,
     dists,
+    launch_server,
     make_client,
     open_settings,
     packages,
+    stop_server,
     users,
 )
 
 JSON = "application/vnd.pypi.simple.v1+json"
-_LISTENING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 
 
 @dataclass
@@ -71,12 +68,7 @@ class Index:
         self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        stop_server(self.process)
 
 
 def temp_files(directory: Path) -> list[str]:
@@ -91,28 +83,9 @@ def start_index(tmp_path: Path) -> Iterator[Callable[..., Index]]:
 
     def start(directory: Path, *args: str, env: dict[str, str] | None = None) -> Index:
         log = tmp_path / f"server-{len(started)}.log"
-        command = [sys.executable, "-m", "releasekit", "server", "run", str(directory)]
-        command += ["-p", "0", "-i", "127.0.0.1", "-a", ".", *args]
-        with log.open("wb") as sink:
-            process = subprocess.Popen(
-                command, stdout=sink, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
-            )
-        deadline = time.monotonic() + 30
-        port = None
-        while port is None:
-            match = _LISTENING.search(log.read_text(errors="replace"))
-            if match:
-                port = int(match.group(1))
-            elif process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise AssertionError(f"server did not start:\n{log.read_text()}")
-            else:
-                time.sleep(0.05)
-        index = Index(f"http://127.0.0.1:{port}", process, directory, log)
+        process, url = launch_server(directory, log, "-a", ".", *args, env=env)
+        index = Index(url, process, directory, log)
         started.append(index)
-        while httpx2.get(f"{index.url}/health").status_code != 200:
-            assert time.monotonic() < deadline, "server never became healthy"
-            time.sleep(0.05)
         return index
 
     yield start

@@ -12,9 +12,7 @@ import base64
 import hashlib
 import io
 import os
-import re
 import subprocess
-import sys
 import tarfile
 import time
 import zipfile
@@ -30,6 +28,7 @@ from releasekit.bundle.fetch import fetch_bundle
 from releasekit.bundle.plan import plan_bundle, write_plan
 from releasekit.bundle.sign import generate_key, sign_bundle
 from releasekit.bundle.targets import Target, parse_target
+from tests.server.conftest import launch_server, stop_server
 
 TARGETS = (
     parse_target("manylinux_2_28_x86_64/3.11"),
@@ -38,7 +37,6 @@ TARGETS = (
 )
 REQUIREMENTS = ("app", "srconly", "oldlib<2")
 JSON = "application/vnd.pypi.simple.v1+json"
-_LISTENING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 BASE_TIME = 1_700_000_000  # 2023-11-14: upload times the bundle must carry across
 
 
@@ -161,13 +159,7 @@ class Index:
         return data
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_server(self.process)
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
@@ -179,25 +171,8 @@ def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
 
 def launch(packages: Path, log: Path, *args: str) -> Index:
     """Start `releasekit server run DIR -p 0 ARGS` and wait for its port and /health."""
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "releasekit", "server", "run", str(packages),
-             "-p", "0", "-i", "127.0.0.1", *args],
-            stdout=sink, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    deadline = time.monotonic() + 30
-    port = None
-    while port is None:
-        if match := _LISTENING.search(log.read_text(errors="replace")):
-            port = int(match.group(1))
-        elif process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise AssertionError(f"index did not start:\n{log.read_text()}")
-        else:
-            time.sleep(0.05)
-    index = Index(f"http://127.0.0.1:{port}", packages, process, log)
-    wait_for(lambda: requests.get(f"{index.url}/health", timeout=5).status_code == 200)
-    return index
+    process, url = launch_server(packages, log, *args)
+    return Index(url, packages, process, log)
 
 
 @pytest.fixture

@@ -5,15 +5,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import os
+import re
+import subprocess
+import sys
 import tarfile
 import time
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 import bcrypt
+import httpx2
 import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
@@ -266,3 +271,45 @@ def refused(
     assert message in str(body["detail"]), body
     assert snapshot(packages) == before
     return body
+
+
+_LISTENING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
+
+
+def launch_server(
+    packages: Path, log: Path, *args: str, env: Mapping[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start `releasekit server run PACKAGES -p 0 -i 127.0.0.1 ARGS` with its output in `log`;
+    wait (with a deadline) for the port it got and for /health. Returns the process and URL."""
+    command = [sys.executable, "-m", "releasekit", "server", "run", str(packages)]
+    command += ["-p", "0", "-i", "127.0.0.1", *args]
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            command, stdout=sink, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        )
+    deadline = time.monotonic() + 30
+    port = None
+    while port is None:
+        if match := _LISTENING.search(log.read_text(errors="replace")):
+            port = int(match.group(1))
+        elif process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"server did not start:\n{log.read_text()}")
+        else:
+            time.sleep(0.05)
+    url = f"http://127.0.0.1:{port}"
+    while httpx2.get(f"{url}/health").status_code != 200:
+        assert time.monotonic() < deadline, "server never became healthy"
+        time.sleep(0.05)
+    return process, url
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    """Terminate a server process, killing it if it does not stop within 10 s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +16,12 @@ import httpx2
 import pytest
 
 from releasekit.server.tokens import create_token
-from tests.server.conftest import Dists, Users, make_wheel
+from tests.server.conftest import Dists, Users, launch_server, make_wheel, stop_server
 
 pytestmark = pytest.mark.e2e
 
 BIN = Path(sys.executable).parent
 JSON = "application/vnd.pypi.simple.v1+json"
-_LISTENING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 
 
 @dataclass
@@ -42,13 +39,7 @@ class Server:
         return sorted(f["filename"] for f in response.json()["files"])
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_server(self.process)
 
 
 @pytest.fixture
@@ -58,40 +49,9 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
 
     def start(packages: Path, *args: str) -> Server:
         log = tmp_path / f"server-{len(started)}.log"
-        with log.open("wb") as sink:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "releasekit",
-                    "server",
-                    "run",
-                    str(packages),
-                    "-p",
-                    "0",
-                    "-i",
-                    "127.0.0.1",
-                    *args,
-                ],
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 30
-        port = None
-        while port is None:
-            match = _LISTENING.search(log.read_text(errors="replace"))
-            if match:
-                port = int(match.group(1))
-            elif process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise AssertionError(f"server did not start:\n{log.read_text()}")
-            else:
-                time.sleep(0.05)
-        server = Server(f"http://127.0.0.1:{port}", process, packages)
+        process, url = launch_server(packages, log, *args)
+        server = Server(url, process, packages)
         started.append(server)
-        while httpx2.get(f"{server.url}/health").status_code != 200:
-            assert time.monotonic() < deadline, "server never became healthy"
-            time.sleep(0.05)
         return server
 
     yield start
