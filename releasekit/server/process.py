@@ -21,16 +21,27 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client in each 
 WORKER_FACTORY = "releasekit.server.process:app_from_env"
 
 
-def make_storage(settings: Settings) -> Any:
-    """The storage the index and the admin commands work on."""
+def make_storage(settings: Settings, index: str | None = None) -> Any:
+    """The storage the index and the admin commands work on.
+
+    `index` names a named index (indexes.py): its own store under the root one. None and
+    `root` are the root store itself, the default index.
+    """
+    from releasekit.server.indexes import LOCAL_DIR, ROOT_INDEX, S3_SEGMENT, check_name
+
+    named = index is not None and index != ROOT_INDEX
+    if named:
+        check_name(str(index))
     if settings.storage:
         from releasekit.server.s3 import parse_s3_url
         from releasekit.server.s3store import S3Storage
 
-        return S3Storage(parse_s3_url(settings.storage))
+        url = settings.storage.rstrip("/")
+        return S3Storage(parse_s3_url(f"{url}/{S3_SEGMENT}/{index}" if named else url))
     from releasekit.server.localstore import LocalStorage
 
-    return LocalStorage(settings.packages_dir)
+    root = settings.packages_dir
+    return LocalStorage(root / LOCAL_DIR / str(index) if named else root)
 
 
 def store_at(where: str) -> Any:

@@ -1,0 +1,101 @@
+"""The registry of named indexes: names, bases, cycles, and refusals that change nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from releasekit.errors import IndexServerError
+from releasekit.server.indexes import (
+    REGISTRY_NAME,
+    IndexConfig,
+    create_index,
+    parse_registry,
+    read_registry,
+    remove_index,
+    resolution_order,
+    update_index,
+)
+from releasekit.server.localstore import LocalStorage
+from releasekit.server.process import make_storage
+from releasekit.server.settings import load_settings
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> LocalStorage:
+    storage = LocalStorage(tmp_path)
+    storage.prepare()
+    return storage
+
+
+def test_create_list_remove_round_trip(root: LocalStorage) -> None:
+    create_index(root, IndexConfig("prod"))
+    staging = create_index(
+        root, IndexConfig("staging", bases=("prod",), acl={"ci": frozenset({"upload"})})
+    )
+    assert staging.created.endswith("Z")
+    configs = read_registry(root)
+    assert sorted(configs) == ["prod", "staging"]
+    assert configs["staging"].acl == {"ci": frozenset({"upload"})}
+    assert resolution_order("staging", configs) == ["staging", "prod"]
+    remove_index(root, "staging")
+    assert sorted(read_registry(root)) == ["prod"]
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (IndexConfig("Prod"), "cannot name an index"),
+        (IndexConfig("../x"), "cannot name an index"),
+        (IndexConfig("simple"), "is reserved"),
+        (IndexConfig("root"), "is reserved"),
+        (IndexConfig("prod"), "exists already"),
+        (IndexConfig("qa", bases=("nowhere",)), "does not exist"),
+    ],
+)
+def test_refused_creates_change_nothing(
+    root: LocalStorage, config: IndexConfig, message: str
+) -> None:
+    create_index(root, IndexConfig("prod"))
+    before = root.read_state(REGISTRY_NAME)
+    with pytest.raises(IndexServerError, match=message):
+        create_index(root, config)
+    assert root.read_state(REGISTRY_NAME) == before
+
+
+def test_a_base_cannot_be_removed_and_cycles_are_refused(root: LocalStorage) -> None:
+    create_index(root, IndexConfig("prod"))
+    create_index(root, IndexConfig("staging", bases=("prod",)))
+    before = root.read_state(REGISTRY_NAME)
+    with pytest.raises(IndexServerError, match="is a base of staging"):
+        remove_index(root, "prod")
+    with pytest.raises(IndexServerError, match="inherit in a circle: prod -> staging -> prod"):
+        update_index(root, IndexConfig("prod", bases=("staging",)))
+    with pytest.raises(IndexServerError, match="there is no index 'qa'"):
+        remove_index(root, "qa")
+    assert root.read_state(REGISTRY_NAME) == before
+
+
+@pytest.mark.parametrize(
+    ("blob", "message"),
+    [
+        (b"{", "is not JSON"),
+        (b'{"indexes": {}}', "has no `indexes` list"),
+        (b'{"indexes": [{"name": "a"}, {"name": "a"}]}', "names 'a' twice"),
+        (b'{"indexes": [{"name": "a", "acl": {"bob": ["delete"]}}]}', "unknown actions"),
+        (b'{"indexes": [{"name": "a", "bases": "b"}]}', "must be a list"),
+    ],
+)
+def test_a_broken_registry_is_named(blob: bytes, message: str) -> None:
+    with pytest.raises(IndexServerError, match=message):
+        parse_registry(blob)
+
+
+def test_each_named_index_has_its_own_store(tmp_path: Path) -> None:
+    settings = load_settings({"packages_dir": str(tmp_path)}, env={})
+    staging = make_storage(settings, "staging")
+    assert staging.describe() == f"directory {tmp_path / '.indexes' / 'staging'}"
+    assert make_storage(settings, "root").describe() == f"directory {tmp_path}"
+    with pytest.raises(IndexServerError, match="cannot name an index"):
+        make_storage(settings, "../etc")
