@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from releasekit.cli.admin_cmds import packages_dir_option, token_group, user_group
+from releasekit.cli.index_cmds import index_group
 from releasekit.errors import IndexServerError
 from releasekit.server.settings import Settings, check_upload_safety, load_settings
 
@@ -282,4 +283,5 @@ def status_command(
 
 
 server.add_command(user_group)
+server.add_command(index_group)
 server.add_command(token_group)

@@ -84,8 +84,13 @@ class IndexConfig:
         }
 
 
-def check_name(name: str) -> str:
-    """`name` if it can name an index, else IndexServerError saying what would."""
+def check_name(name: str, *, allow_root: bool = False) -> str:
+    """`name` if it can name an index, else IndexServerError saying what would.
+
+    `root` (the default index) may carry settings in the registry but is never created.
+    """
+    if allow_root and name == ROOT_INDEX:
+        return name
     if not _NAME.fullmatch(name):
         raise IndexServerError(
             f"{name!r} cannot name an index",
@@ -123,7 +128,7 @@ def parse_config(raw: object) -> IndexConfig:
     """One registry entry; IndexServerError naming the entry when it is malformed."""
     if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
         raise IndexServerError("an index entry has no name")
-    name = check_name(raw["name"])
+    name = check_name(raw["name"], allow_root=True)
     where = f"index {name!r}"
     bases = raw.get("bases") or []
     if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
@@ -221,8 +226,22 @@ def read_registry(root: Storage) -> dict[str, IndexConfig]:
     return parse_registry(root.read_state(REGISTRY_NAME))
 
 
+def config_for(configs: Mapping[str, IndexConfig], name: str) -> IndexConfig:
+    """The settings of `name`; the default index has defaults until configured."""
+    if name in configs:
+        return configs[name]
+    if name == ROOT_INDEX:
+        return IndexConfig(ROOT_INDEX)
+    raise unknown_index(name, configs)
+
+
 def create_index(root: Storage, config: IndexConfig) -> IndexConfig:
     """Record a new index (IndexServerError if its name is taken or a base is unknown)."""
+    if config.name == ROOT_INDEX:
+        raise IndexServerError(
+            "the default index `root` always exists",
+            hint="change its settings with the `releasekit server index` commands that edit one",
+        )
     check_name(config.name)
     with root.lock(REGISTRY_NAME):
         configs = read_registry(root)
@@ -242,9 +261,8 @@ def update_index(root: Storage, config: IndexConfig) -> IndexConfig:
     """Replace an existing index's settings (its files stay where they are)."""
     with root.lock(REGISTRY_NAME):
         configs = read_registry(root)
-        if config.name not in configs:
-            raise unknown_index(config.name, configs)
-        configs[config.name] = replace(config, created=configs[config.name].created)
+        current = config_for(configs, config.name)
+        configs[config.name] = replace(config, created=current.created)
         check_bases(configs)
         root.write_state(REGISTRY_NAME, render_registry(configs.values()))
         return configs[config.name]
@@ -255,6 +273,8 @@ def remove_index(root: Storage, name: str) -> IndexConfig:
 
     The index's files are not touched here: the caller decides (and says) what happens to them.
     """
+    if name == ROOT_INDEX:
+        raise IndexServerError("the default index `root` cannot be removed")
     with root.lock(REGISTRY_NAME):
         configs = read_registry(root)
         if name not in configs:
@@ -263,8 +283,7 @@ def remove_index(root: Storage, name: str) -> IndexConfig:
         if heirs:
             raise IndexServerError(
                 f"index {name!r} is a base of {', '.join(heirs)}",
-                hint="remove it from their bases first (`releasekit server index create` again "
-                "or edit them), then remove it",
+                hint="drop it from their bases first, then remove it",
             )
         removed = configs.pop(name)
         root.write_state(REGISTRY_NAME, render_registry(configs.values()))
@@ -272,7 +291,7 @@ def remove_index(root: Storage, name: str) -> IndexConfig:
 
 
 def unknown_index(name: str, configs: Mapping[str, IndexConfig]) -> IndexServerError:
-    known = ", ".join([ROOT_INDEX, *sorted(configs)])
+    known = ", ".join([ROOT_INDEX, *sorted(set(configs) - {ROOT_INDEX})])
     return IndexServerError(
         f"there is no index {name!r}",
         hint=f"known indexes: {known}; create one with `releasekit server index create NAME`",

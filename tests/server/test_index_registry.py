@@ -49,7 +49,7 @@ def test_create_list_remove_round_trip(root: LocalStorage) -> None:
         (IndexConfig("Prod"), "cannot name an index"),
         (IndexConfig("../x"), "cannot name an index"),
         (IndexConfig("simple"), "is reserved"),
-        (IndexConfig("root"), "is reserved"),
+        (IndexConfig("root"), "always exists"),
         (IndexConfig("prod"), "exists already"),
         (IndexConfig("qa", bases=("nowhere",)), "does not exist"),
     ],
@@ -99,3 +99,40 @@ def test_each_named_index_has_its_own_store(tmp_path: Path) -> None:
     assert make_storage(settings, "root").describe() == f"directory {tmp_path}"
     with pytest.raises(IndexServerError, match="cannot name an index"):
         make_storage(settings, "../etc")
+
+
+def test_index_commands(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from releasekit.cli import cli
+
+    runner = CliRunner()
+    packages = str(tmp_path)
+
+    def run(*args: str) -> tuple[int, str]:
+        result = runner.invoke(cli, ["server", "index", *args, "-D", packages])
+        return result.exit_code, result.output
+
+    assert run("create", "prod") == (0, "created index prod: /prod/simple/\n")
+    code, out = run("create", "staging", "--base", "prod", "--description", "CI builds")
+    assert (code, out) == (0, "created index staging, inherits prod: /staging/simple/\n")
+    assert (tmp_path / ".indexes" / "staging" / ".releasekit").is_dir()
+    code, out = run("list")
+    assert out.splitlines() == [
+        "root\t(default: /simple/)",
+        "prod\tbases=-",
+        "staging\tbases=prod\tCI builds",
+    ]
+    (tmp_path / ".indexes" / "staging" / "demo-1.0.tar.gz").write_bytes(b"x")
+    before = (tmp_path / ".releasekit" / REGISTRY_NAME).read_bytes()
+    code, out = run("remove", "staging")
+    assert code == 1 and "holds 1 files" in out and "--delete-files" in out
+    code, out = run("remove", "prod")
+    assert code == 1 and "is a base of staging" in out
+    assert (tmp_path / ".releasekit" / REGISTRY_NAME).read_bytes() == before
+    assert (tmp_path / ".indexes" / "staging" / "demo-1.0.tar.gz").exists()
+    assert run("remove", "staging", "--delete-files") == (
+        0,
+        "removed index staging and its 1 files\n",
+    )
+    assert not (tmp_path / ".indexes" / "staging" / "demo-1.0.tar.gz").exists()

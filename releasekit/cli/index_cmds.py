@@ -1,0 +1,125 @@
+"""`releasekit server index create|list|remove`: thin click commands over indexes.py.
+
+Each works on the root store (`-D/--packages-dir`, `--storage s3://...` or the settings file),
+where the registry lives; a running server picks up the change.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from releasekit.cli.admin_cmds import packages_dir_option
+from releasekit.errors import IndexServerError
+from releasekit.server.indexes import (
+    ROOT_INDEX,
+    IndexConfig,
+    create_index,
+    read_registry,
+    remove_index,
+)
+
+_STORAGE = click.option(
+    "--storage", help="s3://bucket/prefix when the index keeps its files in S3."
+)
+_CONFIG = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Settings TOML file (as for `releasekit server run`).",
+)
+
+
+def index_settings(config_file: Path | None, packages_dir: Path | None, storage: str | None) -> Any:
+    """The server's settings from the same sources as `server run` (flags win)."""
+    from releasekit.server.settings import load_settings
+
+    return load_settings({"packages_dir": packages_dir, "storage": storage}, config_file)
+
+
+def root_storage(config_file: Path | None, packages_dir: Path | None, storage: str | None) -> Any:
+    """The root store, where the registry lives."""
+    from releasekit.server.process import make_storage
+
+    return make_storage(index_settings(config_file, packages_dir, storage))
+
+
+@click.group("index")
+def index_group() -> None:
+    """Named indexes on one server: /NAME/simple/ and /NAME/legacy/ (root is the default)."""
+
+
+@index_group.command("create")
+@click.argument("name")
+@click.option("--base", "bases", multiple=True, help="Read through this index (repeatable).")
+@click.option("--description", default="", help="One line shown by `index list`.")
+@packages_dir_option
+@_STORAGE
+@_CONFIG
+def create_command(
+    name: str,
+    bases: tuple[str, ...],
+    description: str,
+    packages_dir: Path | None,
+    storage: str | None,
+    config_file: Path | None,
+) -> None:
+    """Create the index NAME, served under /NAME/."""
+    from releasekit.server.process import make_storage
+
+    settings = index_settings(config_file, packages_dir, storage)
+    config = IndexConfig(name, bases=bases, description=description)
+    created = create_index(make_storage(settings), config)
+    make_storage(settings, created.name).prepare()
+    inherits = f", inherits {', '.join(created.bases)}" if created.bases else ""
+    click.echo(f"created index {created.name}{inherits}: /{created.name}/simple/")
+
+
+@index_group.command("list")
+@packages_dir_option
+@_STORAGE
+@_CONFIG
+def list_command(packages_dir: Path | None, storage: str | None, config_file: Path | None) -> None:
+    """The indexes, their bases and descriptions."""
+    configs = read_registry(root_storage(config_file, packages_dir, storage))
+    click.echo(f"{ROOT_INDEX}\t(default: /simple/)")
+    for config in sorted(configs.values(), key=lambda c: c.name):
+        if config.name == ROOT_INDEX:
+            continue
+        bases = f"bases={','.join(config.bases)}" if config.bases else "bases=-"
+        click.echo(f"{config.name}\t{bases}\t{config.description}".rstrip())
+
+
+@index_group.command("remove")
+@click.argument("name")
+@click.option(
+    "--delete-files", is_flag=True, help="Also delete the index's files (refused otherwise)."
+)
+@packages_dir_option
+@_STORAGE
+@_CONFIG
+def remove_command(
+    name: str,
+    delete_files: bool,
+    packages_dir: Path | None,
+    storage: str | None,
+    config_file: Path | None,
+) -> None:
+    """Remove the index NAME; refused while it holds files unless --delete-files."""
+    from releasekit.server.process import make_storage
+
+    root = root_storage(config_file, packages_dir, storage)
+    read_registry(root)  # a broken registry is named before anything is touched
+    own = make_storage(index_settings(config_file, packages_dir, storage), name)
+    files = own.scan() if own.exists() else []
+    if files and not delete_files:
+        raise IndexServerError(
+            f"index {name!r} holds {len(files)} files",
+            hint="promote what you need elsewhere, then run again with --delete-files",
+        )
+    remove_index(root, name)
+    for stored in files:
+        own.delete(stored.filename)
+    click.echo(f"removed index {name}" + (f" and its {len(files)} files" if files else ""))
