@@ -43,7 +43,7 @@ from releasekit.server.state import (
     auth_problem,
     authorize,
 )
-from releasekit.server.storage import Storage
+from releasekit.server.storage import Storage, StorageUnavailable
 from releasekit.server.throttle import ThrottlePolicy
 from releasekit.server.upload_route import upload_endpoint
 from releasekit.server.welcome import welcome_endpoint
@@ -136,7 +136,11 @@ def create_app(
         finally:
             state.stop.set()
             await run_in_threadpool(thread.join, 5)
-            await run_in_threadpool(catalogue.flush)
+            try:
+                await run_in_threadpool(catalogue.flush)
+            except StorageUnavailable as exc:
+                # The catalogue is a cache of the store: the next start rebuilds what it lacks.
+                logger.error("the catalogue was not saved on the way out: %s", exc)
             authenticator.close()
 
     routes = [

@@ -17,6 +17,7 @@ from releasekit.server.files import SmallFileCache, send_package
 from releasekit.server.problems import raw_problem, send_raw
 from releasekit.server.simple import send_simple
 from releasekit.server.state import RequestInfo
+from releasekit.server.storage import StorageUnavailable
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -73,7 +74,7 @@ class IndexFront:
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
-                sent["status"] = message["status"]
+                sent["status"], sent["started"] = message["status"], 1
             elif message["type"] == "http.response.body":
                 sent["bytes"] += len(message.get("body", b""))
             await send(message)
@@ -97,6 +98,10 @@ class IndexFront:
                 await send_package(self.state, self.files, scope, receive, send_wrapper)
             else:
                 await self.app(scope, receive, send_wrapper)
+        except StorageUnavailable:
+            if not sent.get("started"):
+                sent["status"] = 503  # what StorageFaults, outside this middleware, answers
+            raise
         finally:
             self._log(scope, info, sent, start)
 
