@@ -15,6 +15,7 @@ import click
 
 from releasekit.cli.admin_cmds import packages_dir_option, token_group, user_group
 from releasekit.cli.index_cmds import index_group
+from releasekit.cli.retention_cmds import index_retention_command, retention_command
 from releasekit.errors import IndexServerError
 from releasekit.server.settings import Settings, check_upload_safety, load_settings
 
@@ -285,3 +286,5 @@ def status_command(
 server.add_command(user_group)
 server.add_command(index_group)
 server.add_command(token_group)
+server.add_command(retention_command)
+index_group.add_command(index_retention_command)

@@ -35,6 +35,7 @@ from releasekit.server.oidc import TrustedPublisher, load_trusted_publishing
 from releasekit.server.oidc_route import OIDC_ROUTES
 from releasekit.server.pages import PageSet
 from releasekit.server.problems import problem
+from releasekit.server.retention_schedule import start_schedule
 from releasekit.server.settings import Settings
 from releasekit.server.state import (
     DiskCollector,
@@ -131,11 +132,13 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         thread = threading.Thread(target=state.poll, name="releasekit-poll", daemon=True)
         thread.start()
+        retention = start_schedule(state)
         try:
             yield
         finally:
             state.stop.set()
             await run_in_threadpool(thread.join, 5)
+            await run_in_threadpool(retention.join, 5)
             try:
                 await run_in_threadpool(catalogue.flush)
             except StorageUnavailable as exc:

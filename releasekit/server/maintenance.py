@@ -116,14 +116,20 @@ def set_yanked(
 
 def remove_files(
     storage: Storage, catalogue: Catalogue, pages: PageSet, filenames: list[str]
-) -> None:
-    """Delete files and their sidecars, then re-render what changed."""
+) -> list[str]:
+    """Delete files and their sidecars, then re-render what changed.
+
+    Returns the files that were already gone (someone removed them first).
+    """
+    gone = []
     for filename in filenames:
-        storage.delete(filename)
+        if not storage.delete(filename):
+            gone.append(filename)
         storage.delete_state(metadata_state_name(filename))
     pages.provenance.remove(filenames)
     pages.rebuild(catalogue.remove(filenames))
     catalogue.save()
+    return gone
 
 
 def remove_release(storage: Storage, project: str, version: str) -> list[FileRecord]:

@@ -120,6 +120,18 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.retention_runs = Counter(
+            "releasekit_retention_runs",
+            "Scheduled retention runs, by index",
+            ["index"],
+            registry=self.registry,
+        )
+        self.retention_deleted = Counter(
+            "releasekit_retention_deleted_files",
+            "Files deleted by scheduled retention runs, by index",
+            ["index"],
+            registry=self.registry,
+        )
         self.registry.register(_StoredCollector(catalogue))
         if multiprocess_dir is None:
             self.registry.register(ProcessCollector(registry=None))

@@ -139,7 +139,7 @@ def test_cli_imports_without_the_server_extra() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert "'reindex', 'remove', 'run'" in result.stdout
+    assert "'reindex', 'remove', 'retention', 'run'" in result.stdout
 
 
 def test_access_log_has_one_key_value_line_per_request(
