@@ -298,10 +298,17 @@ def launch_server(
         else:
             time.sleep(0.05)
     url = f"http://127.0.0.1:{port}"
-    while httpx2.get(f"{url}/health").status_code != 200:
+    while not _healthy(url):
         assert time.monotonic() < deadline, "server never became healthy"
         time.sleep(0.05)
     return process, url
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx2.get(f"{url}/health").status_code == 200
+    except httpx2.TransportError:
+        return False  # with --workers the port is announced before a worker accepts on it
 
 
 def stop_server(process: subprocess.Popen[bytes]) -> None:
