@@ -88,6 +88,7 @@ class RetentionSchedule:
         interval: float = 1.0,
         stop: threading.Event | None = None,
         clock: Callable[[], float] = time.time,
+        owner: str | None = None,
     ) -> None:
         self.root = root
         self.open_store_of = open_store_of
@@ -96,7 +97,7 @@ class RetentionSchedule:
         self.interval = interval
         self.stop = stop or threading.Event()
         self.clock = clock
-        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
         # index -> (the rules object it was computed for, when to look again)
         self._next: dict[str, tuple[Mapping[str, Any], float]] = {}
         self._reported: dict[str, str] = {}
