@@ -153,12 +153,12 @@ def render_plan(index: str, rules: RetentionRules, plan: RetentionPlan) -> list[
 def summary(plan: RetentionPlan) -> str:
     """`4 files (1234 bytes) of 2 releases in 1 project`."""
     return (
-        f"{_count(len(plan.files), 'file')} ({plan.bytes} bytes) of "
-        f"{_count(len(plan.deletions), 'release')} in {_count(plan.projects, 'project')}"
+        f"{count(len(plan.files), 'file')} ({plan.bytes} bytes) of "
+        f"{count(len(plan.deletions), 'release')} in {count(plan.projects, 'project')}"
     )
 
 
-def _count(number: int, noun: str) -> str:
+def count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
 
 

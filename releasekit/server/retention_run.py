@@ -30,8 +30,8 @@ from releasekit.server.retention import RetentionRules, parse_rules
 from releasekit.server.retention_plan import (
     RetentionFile,
     RetentionPlan,
+    count,
     plan_retention,
-    summary,
 )
 from releasekit.server.storage import Storage
 
@@ -66,7 +66,12 @@ class Outcome:
     stopped: str | None = None
 
     def describe(self, index: str) -> str:
-        done = f"index {index}: deleted {len(self.deleted)} of {summary(self.plan)}"
+        plan = self.plan
+        done = (
+            f"index {index}: deleted {len(self.deleted)} of {len(plan.files)} files "
+            f"({self.deleted_bytes} of {plan.bytes} bytes) in {count(len(plan.deletions), 'release')}"
+            f" of {count(plan.projects, 'project')}"
+        )
         if self.gone:
             done += f"; {len(self.gone)} already gone"
         return done + (f"; stopped: {self.stopped}" if self.stopped else "")

@@ -195,9 +195,15 @@ def test_a_run_on_a_named_index_leaves_the_root_alone(packages: Path) -> None:
     create_index(root, IndexConfig("staging"))
     fill(packages / ".indexes" / "staging")
     run("index", "retention", "staging", "--keep-dev", "0", "-D", str(packages))
+    sizes = {p.name: p.stat().st_size for p in (packages / ".indexes" / "staging").iterdir()}
     result = run("retention", "--index", "staging", "-D", str(packages))
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("index staging: deleted 4 of 4 files (")
+    doomed = [f"alpha-1.1.dev{n}-py3-none-any.whl" for n in (1, 2, 3)]
+    total = sum(sizes[f] for f in [*doomed, "alpha-1.1.dev1.tar.gz"])
+    assert result.stdout == (
+        f"index staging: deleted 4 of 4 files ({total} of {total} bytes) in 3 releases "
+        "of 1 project\n"
+    )
     assert result.stderr.splitlines() == [
         "[1/4] deleted alpha-1.1.dev1-py3-none-any.whl",
         "[2/4] deleted alpha-1.1.dev1.tar.gz",
@@ -227,7 +233,7 @@ def test_a_file_gone_between_plan_and_delete_is_reported(filled: Path) -> None:
         (3, 4, False),
         (4, 4, False),
     ]
-    assert outcome.describe("root").endswith("of 3 releases in 1 project; 1 already gone")
+    assert outcome.describe("root").endswith("in 3 releases of 1 project; 1 already gone")
     assert sorted(p.name for p in filled.glob("alpha*")) == [
         f"alpha-{v}-py3-none-any.whl" for v in ("1.0", "1.1rc1", "1.1rc2")
     ]
