@@ -20,7 +20,11 @@ from releasekit.server.retention_schedule import (
     default_catalogue,
     read_lease,
 )
+from releasekit.server.s3 import S3Settings
+from releasekit.server.s3store import S3Storage
+from releasekit.server.storage import Storage
 from tests.server.conftest import wait_for
+from tests.server.moto_s3 import MotoS3
 from tests.server.test_retention_cli import fill
 
 HOUR = 3600.0
@@ -31,7 +35,7 @@ KEPT = [f"alpha-{v}-py3-none-any.whl" for v in ("1.0", "1.1.dev3", "1.1rc2")]
 class Workers:
     """Two schedules over one store, as two worker processes would run them, on one clock."""
 
-    def __init__(self, root: LocalStorage) -> None:
+    def __init__(self, root: Storage) -> None:
         self.now = 1_900_000_000.0
         self.runs: list[tuple[str, str, int]] = []
         self.schedules = [
@@ -147,3 +151,29 @@ def test_a_served_index_follows_at_once_and_counts_in_metrics(
     wait_for(lambda: runs in client.get("/metrics").text)  # counted once the run is over
     body = client.get("/metrics").text
     assert 'releasekit_retention_deleted_files_total{index="root"} 4.0' in body
+
+
+def test_the_lease_and_the_run_work_on_s3(moto_s3: MotoS3, tmp_path: Path) -> None:
+    settings = S3Settings(
+        bucket=moto_s3.create_bucket(),
+        prefix="index",
+        endpoint=moto_s3.endpoint,
+        access_key_id="testing",
+        secret_access_key="testing",
+    )
+    replicas = [S3Storage(settings, spool=tmp_path / f"spool{n}") for n in (1, 2)]
+    for replica in replicas:
+        replica.prepare()
+    for path in sorted(fill(tmp_path / "dists").iterdir()):
+        with replicas[0].new_upload() as upload:
+            upload.write(path.read_bytes())
+            assert upload.create(path.name) is not None
+    set_retention(replicas[0], "root", make_rules(keep_dev=1, keep_pre=1, every="1h"))
+    workers = [Workers(replica) for replica in replicas]  # two replicas, one bucket
+    for replica_workers in workers:
+        replica_workers.now = workers[0].now
+        replica_workers.check()
+    assert [w.runs for w in workers] == [[("worker-1", "root", 4)], []]
+    assert sorted(f.filename for f in replicas[1].scan()) == KEPT
+    lease = read_lease(replicas[1])
+    assert lease is not None and lease.owner == "worker-1"
