@@ -107,7 +107,9 @@ class RetentionSchedule:
         while True:
             try:
                 self.check()
-            except Exception:  # the schedule must survive a broken registry or a full disk
+            except OSError as exc:  # a store down or a full disk: said once, retried each time
+                self._report("", f"retention is paused: {exc}")
+            except Exception:  # the schedule must survive anything a run meets
                 logger.exception("retention: checking the schedule failed")
             if self.stop.wait(self.interval):
                 return
