@@ -12,6 +12,7 @@ LAZY_GROUPS = {
     "forge": "releasekit.cli.forge_cmds:forge_group",
     "init": "releasekit.cli.init_cmd:init_cmd",
     "bundle": "releasekit.cli.bundle_cmds:bundle_group",
+    "promote": "releasekit.cli.promote_cmd:promote_cmd",
 }
 
 

@@ -1,9 +1,10 @@
 """`create_app(storage, settings)`: the index as a Starlette app; all state hangs off the app.
 
 Routes: `/` (welcome, and POST upload), `/legacy/` (POST upload), health, `/ready`, `/metrics`,
-bundle locks, `/_/oidc/...` (trusted publishing, `oidc_route.py`) and
-`/integrity/.../provenance` (PEP 740). The read paths (`/simple/...`, `/packages/<file>` and
-`<file>.metadata`) are answered by the front (front.py) before the router sees them.
+bundle locks, `/_/oidc/...` (trusted publishing, `oidc_route.py`), `POST /_/promote`
+(`promote_route.py`) and `/integrity/.../provenance` (PEP 740). The read paths (`/simple/...`,
+`/packages/<file>` and `<file>.metadata`) are answered by the front (front.py) before the
+router sees them.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from releasekit.server.oidc import TrustedPublisher, load_trusted_publishing
 from releasekit.server.oidc_route import OIDC_ROUTES
 from releasekit.server.pages import PageSet
 from releasekit.server.problems import problem
+from releasekit.server.promote_route import promote_endpoint
 from releasekit.server.retention_schedule import start_schedule
 from releasekit.server.settings import Settings
 from releasekit.server.state import (
@@ -161,6 +163,7 @@ def create_app(
         Route("/ready", ready, methods=["GET", "HEAD"]),
         Route("/metrics", metrics, methods=["GET"]),
         *OIDC_ROUTES,
+        Route("/_/promote", promote_endpoint, methods=["POST"]),
         Route(
             "/integrity/{project}/{version}/{filename}/provenance",
             provenance_endpoint,

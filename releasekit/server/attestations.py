@@ -161,26 +161,38 @@ class ProvenanceStore:
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
         self._lock = threading.Lock()
-        raw = storage.read_state(INDEX_NAME)
+        # A damaged index reads as empty: a cache of the per-file records, rebuilt as files
+        # are attested again.
+        self.index: dict[str, str] = self._stored_index()
+
+    def reload(self) -> None:
+        """Re-read the index another process may have written (a promotion, another worker)."""
+        with self._lock:
+            self.index = self._stored_index()
+
+    def _stored_index(self) -> dict[str, str]:
+        raw = self.storage.read_state(INDEX_NAME)
         try:
             loaded = json.loads(raw) if raw is not None else {}
         except ValueError:
-            loaded = {}  # a cache of the per-file records; rebuilt as files are attested again
-        self.index: dict[str, str] = {str(k): str(v) for k, v in dict(loaded).items()}
+            loaded = {}
+        return {str(k): str(v) for k, v in dict(loaded).items()}
 
     def add(self, filename: str, sha256: str, provenance: dict[str, Any]) -> None:
         """Store a file's provenance (the record first, then the index that points at it)."""
         body = json.dumps({"sha256": sha256, "provenance": provenance}).encode()
-        with self._lock:
+        # The index is merged into what is stored, under the store's lock: another process
+        # (a promotion, another worker) may have added entries this one has not seen.
+        with self._lock, self.storage.lock(INDEX_NAME):
             self.storage.write_state(f"provenance/{filename}.json", body)
-            index = {**self.index, filename: sha256}
+            index = {**self._stored_index(), filename: sha256}
             self.storage.write_state(INDEX_NAME, json.dumps(index).encode())
             self.index = index
 
     def remove(self, filenames: Iterable[str]) -> None:
         """Forget removed files' provenance."""
-        with self._lock:
-            index = dict(self.index)
+        with self._lock, self.storage.lock(INDEX_NAME):
+            index = self._stored_index()
             for filename in filenames:
                 index.pop(filename, None)
                 self.storage.delete_state(f"provenance/{filename}.json")

@@ -64,6 +64,8 @@ class IndexState:
         """Pick up changes made behind our back; re-render and persist what changed."""
         changed = self.catalogue.refresh()
         if changed:
+            # Files stored behind our back (a promotion) may come with provenance.
+            self.pages.provenance.reload()
             self.pages.rebuild(changed)
             self.catalogue.save()
         return changed
