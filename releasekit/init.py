@@ -248,6 +248,7 @@ def _fill(text: str, library: Library) -> str:
         "@@TAG_GLOB@@": library.tag_glob,
         "@@ACTION@@": ACTION,
         "@@PYTHON@@": library.pythons[-1],
+        "@@PROJECT@@": library.name,
     }
     for key, value in values.items():
         text = text.replace(key, value)

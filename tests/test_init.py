@@ -151,6 +151,10 @@ def test_pep621_library_with_an_undetectable_version_file(pep621_library: GitRep
     assert "test" not in ci["jobs"]  # no tests/ directory, no test job
     action = load(path / ".github/workflows/release.yml")["jobs"]["release"]["steps"][1]
     assert action["with"]["python-version"] == "3.13"  # requires-python >= 3.12
+    promote = load(path / ".github/workflows/release.yml")["jobs"]["promote"]["steps"][1]
+    assert promote["with"]["command"] == (
+        "promote acme-gadgets ${{ inputs.version }} --from ${{ inputs.from }} --to ${{ inputs.to }}"
+    )
     # The new Makefile's default goal only lists targets; the include brings the seed targets.
     made = subprocess.run(["make", "-s"], cwd=path, capture_output=True, text=True, check=True)
     assert "make version-release" in made.stdout

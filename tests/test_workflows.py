@@ -18,10 +18,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 import yaml
 
+from releasekit.server.tokens import create_token
 from tests.conftest import GitRepo
+from tests.server.conftest import make_wheel, wait_for
 from tests.test_build import tiny_project
 from tests.test_forge import SLUG, TOKEN, GitHubStub, github
 from tests.test_publish import PASSWORD, USER, Index, start_index
@@ -144,15 +147,23 @@ def test_ci_matrix_permissions_and_concurrency() -> None:
 
 def test_release_triggers_permissions_and_concurrency() -> None:
     release = load(WORKFLOWS / "release.yml")
-    assert release["on"] == {"push": {"branches": ["main", "develop"], "tags": ["v*"]}}
+    assert release["on"]["push"] == {"branches": ["main", "develop"], "tags": ["v*"]}
+    assert set(release["on"]) == {"push", "workflow_dispatch"}
     assert release["permissions"] == {}
     assert release["concurrency"]["cancel-in-progress"] is False
     assert "github.ref" in release["concurrency"]["group"]
-    for job in release["jobs"].values():
+    jobs = dict(release["jobs"])
+    promote = jobs.pop("promote")
+    for job in jobs.values():
+        # A run started by hand (to promote) never releases.
+        assert job["if"].startswith("github.event_name == 'push' && ")
         assert job["permissions"] == {"contents": "write"}
-    for step in all_steps(release):
-        if step.get("uses", "").startswith("actions/checkout"):
-            assert step["with"]["fetch-depth"] == 0
+        for step in job["steps"]:
+            if step.get("uses", "").startswith("actions/checkout"):
+                assert step["with"]["fetch-depth"] == 0
+    assert promote["if"] == "github.event_name == 'workflow_dispatch'"
+    assert promote["permissions"] == {"contents": "read"}
+    assert promote["environment"] == "${{ inputs.to }}"
 
 
 @pytest.mark.parametrize("name", ["ci.yml", "release.yml", "action.yml"])
@@ -296,7 +307,9 @@ def test_release_job_runs_end_to_end(
         "GITHUB_API_URL": github.url,  # the runner sets it; GitHub Enterprise's is /api/v3
     }
     steps = workflow["jobs"][job]["steps"]
-    assert expand(workflow["jobs"][job]["if"], context) == f"github.ref == 'refs/heads/{branch}'"
+    assert expand(workflow["jobs"][job]["if"], context) == (
+        f"github.event_name == 'push' && github.ref == 'refs/heads/{branch}'"
+    )
 
     workdir = checkout(library, f"refs/heads/{branch}", tmp_path / "run1" / "work")
     skipped = run_steps(steps, workdir, context, env, provided={"Install releasekit"})
@@ -361,3 +374,57 @@ def test_composite_action_steps_release_and_set_outputs(
     run_steps(action["runs"]["steps"][-1:], workdir, context, env, set())
     assert context["steps.run.outputs.released"] == "false"
     assert [w.method for w in github.writes()] == ["POST"]
+
+    # And promotes (the consumer template's promote job): index-url becomes --url.
+    made = subprocess.run(
+        [BIN / "releasekit", "server", "index", "create", "prod", "-D", index.packages],
+        capture_output=True,
+        text=True,
+    )
+    assert made.returncode == 0, made.stderr
+    context["inputs.command"] = "promote tiny-lib 0.1.0 --from root --to prod"
+    run_steps(action["runs"]["steps"][-1:], workdir, context, env, set())
+    prod = index.packages / ".indexes" / "prod"
+    assert sorted(p.name for p in prod.iterdir() if p.is_file()) == sorted(index.stored())
+
+
+@pytest.mark.e2e
+def test_promote_job_runs_against_a_real_index(
+    tmp_path: Path, start_index: Callable[..., Index]
+) -> None:
+    index = start_index()
+    for name in ("staging", "prod"):
+        made = subprocess.run(
+            [BIN / "releasekit", "server", "index", "create", name, "-D", index.packages],
+            capture_output=True,
+            text=True,
+        )
+        assert made.returncode == 0, made.stderr
+    wheel = make_wheel(index.packages / ".indexes" / "staging", "releasekit", "9.9.9")
+    token = create_token(index.packages / ".releasekit/tokens.json", owner=USER).value
+    probe = {"project": "releasekit", "version": "0.0.1", "from": "staging", "to": "prod"}
+
+    def token_known() -> bool:  # the server re-reads the tokens file within a second
+        answer = httpx2.post(
+            f"{index.url}_/promote", json=probe, headers={"authorization": f"Bearer {token}"}
+        )
+        return answer.status_code == 404
+
+    wait_for(token_known)
+    job = load(WORKFLOWS / "release.yml")["jobs"]["promote"]
+    context = {
+        "secrets.PRIVATE_PYPI_ROOT_URL": index.url,
+        "secrets.PROMOTE_TOKEN": token,
+        "inputs.version": "9.9.9",
+        "inputs.from": "staging",
+        "inputs.to": "prod",
+    }
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+
+    skipped = run_steps(job["steps"], workdir, context, env, provided={"Install releasekit"})
+
+    assert skipped == ["actions/checkout@v5", "actions/setup-python@v6", "Install releasekit"]
+    promoted = index.packages / ".indexes" / "prod" / wheel.name
+    assert promoted.read_bytes() == wheel.read_bytes()
