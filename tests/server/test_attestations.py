@@ -58,3 +58,20 @@ def test_twine_uploads_attestations_served_as_provenance(tmp_path: Path) -> None
         assert missing.status_code == 404 and missing.json()["code"] == "no-provenance"
         digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
         assert digest in (tmp_path / "packages/.releasekit/provenance/index.json").read_text()
+
+
+def test_two_writers_of_the_provenance_index_lose_no_entry(tmp_path: Path) -> None:
+    """A promotion (another process) and this server both add provenance: both entries stay."""
+    from releasekit.server.attestations import ProvenanceStore
+    from releasekit.server.localstore import LocalStorage
+
+    store = LocalStorage(tmp_path)
+    store.prepare()
+    server, promotion = ProvenanceStore(store), ProvenanceStore(store)
+    promotion.add("a-1.0-py3-none-any.whl", "1" * 64, {"version": 1})
+    server.add("b-1.0-py3-none-any.whl", "2" * 64, {"version": 1})
+    expected = {"a-1.0-py3-none-any.whl": "1" * 64, "b-1.0-py3-none-any.whl": "2" * 64}
+    assert server.index == expected
+    assert json.loads(store.read_state("provenance/index.json") or b"{}") == expected
+    promotion.reload()
+    assert promotion.index == expected

@@ -14,6 +14,7 @@ import httpx2
 import pytest
 
 from releasekit.server.tokens import create_token
+from tests.adversarial.attestation_helpers import attest
 from tests.server.conftest import (
     Users,
     launch_server,
@@ -104,7 +105,7 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _twine(url: str, user: tuple[str, str], *files: Path) -> None:
+def _twine(url: str, user: tuple[str, str], *files: str | Path) -> None:
     sent = run(
         BIN / "twine", "upload", "--non-interactive", "--disable-progress-bar",
         "--repository-url", url, "-u", user[0], "-p", user[1], *files,
@@ -148,8 +149,11 @@ def test_twine_to_the_default_index_promote_over_http_then_pip_with_its_hashes(
     auth = ("-P", str(users.passwords), "-a", "update")
     process, url = launch_server(packages, tmp_path / "staging.log", *auth)
     try:
-        _twine(f"{url}/legacy/", users.credentials["ci"], *_dists(tmp_path))
+        wheel, sdist = _dists(tmp_path)
+        _twine(f"{url}/legacy/", users.credentials["ci"], "--attestations", wheel, attest(wheel))
+        _twine(f"{url}/legacy/", users.credentials["ci"], sdist)
         staging_hashes = _served_hashes(f"{url}/simple/")
+        provenance = httpx2.get(f"{url}/integrity/alpha/1.0/{WHEEL}/provenance").json()
         promote = ("promote", "alpha", "1.0", "--from", "root", "--to", "prod", "--url", url)
         denied = releasekit(
             *promote, env={"RELEASEKIT_PROMOTE_TOKEN": "rk_000000000000_" + "a" * 32}
@@ -168,6 +172,11 @@ def test_twine_to_the_default_index_promote_over_http_then_pip_with_its_hashes(
     process, prod_url = launch_server(packages / ".indexes/prod", tmp_path / "prod.log", "-a", ".")
     try:
         assert _served_hashes(f"{prod_url}/simple/") == staging_hashes
+        page = httpx2.get(f"{prod_url}/simple/alpha/", headers={"accept": JSON}).json()
+        links = {f["filename"]: f["provenance"] for f in page["files"]}
+        assert links == {WHEEL: f"../../integrity/alpha/1.0/{WHEEL}/provenance", SDIST: None}
+        kept = httpx2.get(f"{prod_url}/integrity/alpha/1.0/{WHEEL}/provenance").json()
+        assert kept == provenance  # the publisher and attestations as first uploaded
         _install_with_hashes(f"{prod_url}/simple/", staging_hashes, tmp_path)
     finally:
         stop_server(process)

@@ -20,6 +20,8 @@ from starlette.testclient import TestClient
 
 from releasekit.server.indexes import IndexConfig, create_index
 from releasekit.server.localstore import LocalStorage
+from releasekit.server.maintenance import set_yanked
+from releasekit.server.promote import promote_between
 from releasekit.server.tokens import create_token
 from tests.server.conftest import (
     Users,
@@ -29,6 +31,7 @@ from tests.server.conftest import (
     snapshot,
     stop_server,
     upload_form,
+    wait_for,
 )
 
 WHEEL = "alpha-1.0-py3-none-any.whl"
@@ -258,3 +261,45 @@ def test_racing_promotions_and_a_racing_upload_of_other_bytes(
                 assert stored == theirs.read_bytes()
     finally:
         stop_server(process)
+
+
+def test_yanked_files_need_include_yanked_and_arrive_yanked(
+    client: TestClient, packages: Path, staged: dict[str, str]
+) -> None:
+    staging = LocalStorage(packages / ".indexes/staging")
+    set_yanked(staging, "alpha", "1.0", "broken wheel tags")
+    problem = _refused(client, packages, 409, "are yanked on the source index")
+    assert problem["code"] == "yanked" and "--include-yanked" in problem["hint"]
+
+    answer = client.post("/_/promote", json={**ASK, "to": "root", "include_yanked": True})
+
+    assert answer.status_code == 200, answer.text
+    page = client.get("/simple/alpha/", headers={"accept": JSON_PAGE}).json()
+    assert {f["yanked"] for f in page["files"]} == {"broken wheel tags"}
+
+
+def test_a_running_index_shows_provenance_promoted_behind_its_back(
+    make_client: Callable[..., TestClient], packages: Path, staged: dict[str, str]
+) -> None:
+    """The CLI writes the stores directly: the server's poll finds the files and their
+    provenance (the provenance index is re-read when files change behind its back)."""
+    client = make_client()
+    staging = LocalStorage(packages / ".indexes/staging")
+    record = {"sha256": staged[WHEEL], "provenance": {"version": 1, "attestation_bundles": []}}
+    staging.write_state(f"provenance/{WHEEL}.json", json.dumps(record).encode())
+    staging.write_state("provenance/index.json", json.dumps({WHEEL: staged[WHEEL]}).encode())
+    root = LocalStorage(packages)
+
+    promote_between(root, lambda n: LocalStorage(packages / ".indexes" / n), "alpha", "1.0",
+                    "staging", "root")  # fmt: skip
+
+    def listed() -> bool:
+        page = client.get("/simple/alpha/", headers={"accept": JSON_PAGE})
+        return page.status_code == 200 and len(page.json()["files"]) == 2
+
+    wait_for(listed)
+    page = client.get("/simple/alpha/", headers={"accept": JSON_PAGE}).json()
+    links = {f["filename"]: f["provenance"] for f in page["files"]}
+    assert links == {WHEEL: f"../../integrity/alpha/1.0/{WHEEL}/provenance", SDIST: None}
+    kept = client.get(f"/integrity/alpha/1.0/{WHEEL}/provenance")
+    assert kept.status_code == 200 and kept.json() == record["provenance"]
