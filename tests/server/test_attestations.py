@@ -11,6 +11,8 @@ from pathlib import Path
 
 import httpx2
 
+from releasekit.server.attestations import ProvenanceStore
+from releasekit.server.localstore import LocalStorage
 from tests.adversarial.attestation_helpers import attest
 from tests.adversarial.server_process import running_index
 from tests.server.conftest import make_wheel
@@ -62,9 +64,6 @@ def test_twine_uploads_attestations_served_as_provenance(tmp_path: Path) -> None
 
 def test_two_writers_of_the_provenance_index_lose_no_entry(tmp_path: Path) -> None:
     """A promotion (another process) and this server both add provenance: both entries stay."""
-    from releasekit.server.attestations import ProvenanceStore
-    from releasekit.server.localstore import LocalStorage
-
     store = LocalStorage(tmp_path)
     store.prepare()
     server, promotion = ProvenanceStore(store), ProvenanceStore(store)
