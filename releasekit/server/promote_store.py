@@ -15,7 +15,7 @@ from releasekit.server.attestations import INDEX_NAME as PROVENANCE_INDEX
 from releasekit.server.catalogue import YANKED_NAME
 from releasekit.server.metadata import CoreMetadata, DistFilename
 from releasekit.server.records import FileRecord, hash_stream, make_record
-from releasekit.server.storage import Storage, StoredFile
+from releasekit.server.storage import Storage, StorageUnavailable, StoredFile
 
 FileAction = Literal["copied", "present"]
 
@@ -220,6 +220,14 @@ _DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
 
 
 def store_fault(exc: OSError, filename: str) -> PromoteRefused:
+    """A store's OSError as the refusal the caller reports (with what is in the target)."""
+    if isinstance(exc, StorageUnavailable):
+        return PromoteRefused(
+            503,
+            "storage-unavailable",
+            f"the target store cannot be reached: {filename} was not stored ({exc})",
+            hint="retry once the store is back",
+        )
     if exc.errno in _DISK_FULL:
         return PromoteRefused(
             507,
