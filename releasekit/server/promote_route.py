@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from releasekit.errors import IndexServerError
-from releasekit.server.acl import authorize_index
+from releasekit.server.acl import authorize_index, index_state
 from releasekit.server.auth import AuthError
-from releasekit.server.indexes import ROOT_INDEX, check_name
+from releasekit.server.indexes import check_name
 from releasekit.server.problems import auth_problem, problem
 from releasekit.server.promote import PromoteRefused, Promotion, promote_between
 
@@ -116,8 +117,9 @@ async def promote_endpoint(request: Request) -> Response:
     except AuthError as exc:
         return auth_problem(exc)
     state: IndexState = request.app.state.index
+    served = {name: _served(request, name) for name in (asked.source, asked.target)}
     try:
-        promotion = await run_in_threadpool(_promote, state, asked)
+        promotion = await run_in_threadpool(_promote, state, served, asked)
     except PromoteRefused as exc:
         return problem(exc.status, exc.message, exc.code, exc.hint)
     except IndexServerError as exc:  # a damaged registry: the admin's to fix, not the client's
@@ -148,12 +150,22 @@ async def _may_read(request: Request, index: str, project: str) -> None:
             raise exc from None
 
 
-def _promote(state: IndexState, asked: PromoteRequest) -> Promotion:
+def _served(request: Request, name: str) -> IndexState | None:
+    """The state this app serves `name` with, or None (an index not picked up yet)."""
+    try:
+        return index_state(request, name)
+    except HTTPException:
+        return None
+
+
+def _promote(
+    state: IndexState, served: dict[str, IndexState | None], asked: PromoteRequest
+) -> Promotion:
     from releasekit.server.process import make_storage
 
     def storage_of(name: str) -> Storage:
-        # when branch indexes lands: the served index's own state and storage
-        store: Storage = make_storage(state.settings, name)
+        live = served.get(name)
+        store: Storage = live.storage if live is not None else make_storage(state.settings, name)
         return store
 
     promotion = promote_between(
@@ -165,8 +177,10 @@ def _promote(state: IndexState, asked: PromoteRequest) -> Promotion:
         asked.target,
         include_yanked=asked.include_yanked,
     )
-    if promotion.target == ROOT_INDEX and any(f.action == "copied" for f in promotion.files):
-        # Read-your-write for the caller: the root index lists the files before we answer.
-        state.refresh()
-        state.index_project(promotion.project)
+    target = served.get(asked.target)
+    if target is not None and any(f.action == "copied" for f in promotion.files):
+        # Read-your-write for the caller: the target lists the files before we answer (other
+        # workers and replicas see them at their next poll, as they see an upload).
+        target.refresh()
+        target.index_project(promotion.project)
     return promotion
