@@ -26,6 +26,8 @@ import json
 from collections.abc import Callable
 from dataclasses import replace
 
+from packaging.version import Version
+
 from releasekit.errors import IndexServerError
 from releasekit.server.catalogue import YANKED_NAME
 from releasekit.server.indexes import ROOT_INDEX, check_name, config_for, read_registry
@@ -163,7 +165,7 @@ def _plan(
         found.setdefault(dist.version, []).append((stored, dist))
     release = sorted(found.get(version, []), key=lambda pair: pair[0].filename)
     if not release:
-        known = ", ".join(sorted(found)) or "none"
+        known = ", ".join(sorted(found, key=Version)) or "none"
         raise PromoteRefused(
             404,
             "not-found",
