@@ -22,7 +22,7 @@ import httpx2
 import pytest
 import yaml
 
-from releasekit.server.tokens import create_token
+from releasekit.server.tokens import ACTIONS, create_token
 from tests.conftest import GitRepo
 from tests.server.conftest import make_wheel, wait_for
 from tests.test_build import tiny_project
@@ -34,6 +34,9 @@ __all__ = ["github", "start_index"]  # fixtures, imported for pytest
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / ".github" / "workflows"
 BIN = Path(sys.executable).parent
+# A token that may promote: its own `promote` scope once branch `indexes` (index-scoped tokens)
+# has landed; until then the stand-in in acl.py maps promoting onto `update`.
+PROMOTE_SCOPE = ["promote"] if "promote" in ACTIONS else ["update"]
 _EXPRESSION = re.compile(r"\$\{\{\s*(.+?)\s*\}\}")
 _CONDITION = re.compile(r"^([\w.-]+) (==|!=) '([^']*)'$")
 
@@ -401,7 +404,8 @@ def test_promote_job_runs_against_a_real_index(
         )
         assert made.returncode == 0, made.stderr
     wheel = make_wheel(index.packages / ".indexes" / "staging", "releasekit", "9.9.9")
-    token = create_token(index.packages / ".releasekit/tokens.json", owner=USER).value
+    tokens = index.packages / ".releasekit/tokens.json"
+    token = create_token(tokens, owner=USER, actions=PROMOTE_SCOPE).value
     probe = {"project": "releasekit", "version": "0.0.1", "from": "staging", "to": "prod"}
 
     def token_known() -> bool:  # the server re-reads the tokens file within a second

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from releasekit.server.tokens import create_token
+from releasekit.server.tokens import ACTIONS, create_token
 from tests.adversarial.attestation_helpers import attest
 from tests.server.conftest import (
     Users,
@@ -28,6 +28,9 @@ pytestmark = pytest.mark.e2e
 
 BIN = Path(sys.executable).parent
 JSON = "application/vnd.pypi.simple.v1+json"
+# A token that may promote: its own `promote` scope once branch `indexes` (index-scoped tokens)
+# has landed; until then the stand-in in acl.py maps promoting onto `update`.
+PROMOTE_SCOPE = ["promote"] if "promote" in ACTIONS else ["update"]
 WHEEL = "alpha-1.0-py3-none-any.whl"
 SDIST = "alpha-1.0.tar.gz"
 
@@ -136,7 +139,7 @@ def _install_with_hashes(simple: str, hashes: dict[str, str], tmp_path: Path) ->
 def _promoter(packages: Path) -> str:
     tokens = packages / ".releasekit/tokens.json"
     tokens.parent.mkdir(parents=True, exist_ok=True)
-    return create_token(tokens, owner="ci", projects=["alpha"], description="promote").value
+    return create_token(tokens, owner="ci", projects=["alpha"], actions=PROMOTE_SCOPE).value
 
 
 def test_twine_to_the_default_index_promote_over_http_then_pip_with_its_hashes(
