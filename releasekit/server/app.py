@@ -107,6 +107,7 @@ def create_app(
         authenticator = authenticator_from(settings)
     storage.prepare()
     catalogue = Catalogue(storage, debounce_saves=True)
+    catalogue.writes_cache = False  # until this process leads (IndexState.try_lead)
     changed = catalogue.load(index=False)
     pages = PageSet(catalogue, storage)
     # Pages on disk are current unless files changed while we were down (or were never written).
@@ -119,6 +120,8 @@ def create_app(
     counters.registry.register(PendingCollector(catalogue))
     counters.registry.register(DiskCollector(storage))
     state = IndexState(storage, settings, authenticator, catalogue, pages, counters)
+    catalogue.on_indexed = counters.files_indexed.inc
+    state.try_lead()
     if settings.trusted_publishing is not None:
         config = load_trusted_publishing(settings.trusted_publishing)
         state.publisher = TrustedPublisher(config, settings.effective_tokens_file)

@@ -4,16 +4,22 @@ The cache (`.releasekit/catalogue.json`) lets a restart skip re-hashing: a file 
 mtime are unchanged keeps its record. Files it does not cover are pending until indexed (on
 first request for their project, or by the server's background indexer). Yank state is not
 derivable from the files, so it lives in its own file (`.releasekit/yanked.json`).
+Processes sharing a store follow its change log (changes.py, following.py): stores, deletes,
+indexing results, yanks and statuses arrive in log order, so every follower converges on the
+same records without re-reading files another process has read. `applied` is the last entry
+folded in; the cache records it, so a restart follows only the entries written since.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import fields, replace
 
 from releasekit.errors import IndexServerError
+from releasekit.server.following import BadChange, Work, apply_change, note_of
 from releasekit.server.metadata import ArchiveError
 from releasekit.server.records import (
     FileRecord,
@@ -26,7 +32,7 @@ from releasekit.server.records import (
     make_record,
     metadata_state_name,
 )
-from releasekit.server.status import ProjectStatus, read_statuses
+from releasekit.server.status import STATUS_NAME, ProjectStatus, read_statuses, write_statuses
 from releasekit.server.storage import Storage, StoredFile
 
 # Re-exported: the routes, uploads and admin commands import them from here.
@@ -48,6 +54,8 @@ YANKED_NAME = "yanked.json"
 CACHE_FORMAT = 1
 # Field names, read with getattr: dataclasses.asdict deep-copies and is 4x slower at 20k.
 _RECORD_FIELDS = tuple(f.name for f in fields(FileRecord))
+INDEX_BATCH = 500  # records per `index` log entry
+logger = logging.getLogger("releasekit.server")
 
 
 class Catalogue:
@@ -78,6 +86,11 @@ class Catalogue:
         self._dirty = False
         self._processed = 0  # pending files indexed or skipped so far
         self.stamp: tuple[int, ...] = ()
+        self.changes = storage.changes()
+        self.applied = -1  # the last change-log entry folded in
+        self.writes_cache = True  # of several server processes, only the leader writes it
+        self.on_indexed: Callable[[int], None] | None = None  # files read and hashed here
+        self._log_version: object = None
 
     def load(
         self,
@@ -91,12 +104,16 @@ class Catalogue:
         With `index=False` files the cache does not cover stay pending (a listing and filename
         parsing only, so a server starts at once); otherwise they are indexed here.
         """
-        cached = self._read_cache() if use_cache else {}
+        cached, applied = self._read_cache() if use_cache else ({}, -1)
         with self._lock:
+            tail = self.changes.tail()
+            # The log ends before the cache's number (lost or cleared): follow from its end.
+            self.applied = min(applied, tail) if use_cache else tail
             self.files, self.projects = cached, {}
             self.pending, self.pending_projects = {}, {}
             changed = self.refresh(force=True)
             self._install(self.files, {r.project for r in self.files.values()})
+            changed |= self.follow(full=True)
         if index:
             changed |= self.index_pending(progress=progress)
         return changed
@@ -159,6 +176,43 @@ class Catalogue:
             self._install(files, changed, pending)
             return changed
 
+    def log_moved(self) -> bool:
+        """Whether another process logged a change we have not applied (one stat locally)."""
+        return self.changes.moved(self.applied)
+
+    def follow(self, *, full: bool = False) -> set[str]:
+        """Apply change-log entries written since the last call; returns the changed projects.
+
+        `full` lists the whole log (to find entries past a gap) if it moved since the last look;
+        a gap or an entry we cannot read is logged and skipped, and the store rescanned.
+        """
+        with self._lock:
+            version = self.changes.objects.version() if full else None
+            listing = full and (version is None or version != self._log_version)
+            entries, gaps = self.changes.read_after(self.applied, full=listing)
+            if listing:
+                self._log_version = version
+            if not entries:
+                return set()
+            work = Work(dict(self.files), dict(self.pending), dict(self._yanked),
+                        dict(self.statuses))  # fmt: skip
+            for entry in entries:
+                try:
+                    if entry.change is None:
+                        raise BadChange("not a JSON object with an op")
+                    apply_change(entry.change, work, self.storage.stat)
+                except BadChange as exc:
+                    logger.warning("change log entry %d skipped: %s", entry.number, exc)
+                self.applied = entry.number
+            self._processed += work.indexed
+            self._yanked, self.statuses = work.yanked, work.statuses
+            self._install(work.files, work.changed, work.pending)
+            self._dirty = True
+            if gaps:
+                logger.warning("change log entries %s are missing: rescanning the store", gaps[:10])
+                return work.changed | self.refresh(force=True)
+            return work.changed
+
     def index_pending(
         self,
         projects: Iterable[str] | None = None,
@@ -172,20 +226,45 @@ class Catalogue:
         """
         names = sorted(self.pending_projects) if projects is None else list(projects)
         changed: set[str] = set()
-        for project in names:
-            with self._project_lock(project):
-                with self._lock:
-                    todo = [self.pending[n] for n in self.pending_projects.get(project, ())]
-                if not todo:
-                    continue
-                # Archives are read outside `_lock`: uploads and other projects go on meanwhile.
-                done = [self._index_one(entry) for entry in todo]
-                with self._lock:
-                    self._install_indexed(project, todo, done)
-            changed.add(project)
-            if progress is not None:
-                progress(self.progress())
+        made: list[FileRecord] = []
+        try:
+            for project in names:
+                if self._index_project(project, made):
+                    changed.add(project)
+                    if progress is not None:
+                        progress(self.progress())
+        finally:
+            self._publish_index(made)
         return changed
+
+    def _index_project(self, project: str, made: list[FileRecord]) -> bool:
+        """Index one project's pending files (see `index_pending`); True if there were any."""
+        with self._project_lock(project):
+            with self._lock:
+                todo = [self.pending[n] for n in self.pending_projects.get(project, ())]
+            if not todo:
+                return False
+            # Archives are read outside `_lock`: uploads and other projects go on meanwhile.
+            done = [self._index_one(entry) for entry in todo]
+            with self._lock:
+                self._install_indexed(project, todo, done)
+        made.extend(r for _, r in done if isinstance(r, FileRecord))
+        if self.on_indexed is not None:
+            self.on_indexed(len(todo))
+        return True
+
+    def _publish_index(self, made: list[FileRecord]) -> None:
+        """Log what was just indexed, so no other process reads these files again."""
+        for start in range(0, len(made), INDEX_BATCH):
+            rows = [
+                {"filename": r.filename, "size": r.size, "mtime_ns": r.mtime_ns, **note_of(r)}
+                for r in made[start : start + INDEX_BATCH]
+            ]
+            try:
+                self.changes.append({"op": "index", "records": rows}, after=self.applied)
+            except OSError:
+                # Only a saving for the others: they index these files themselves.
+                logger.warning("could not log %d indexed files", len(rows), exc_info=True)
 
     def progress(self) -> Progress:
         """Pending files processed so far, out of those plus the ones still pending."""
@@ -279,8 +358,12 @@ class Catalogue:
             return changed
 
     def set_yanked(self, filenames: Iterable[str], reason: str | None) -> set[str]:
-        """Yank (reason is a string, maybe empty) or unyank (None) files; persisted."""
-        with self._lock:
+        """Yank (reason is a string, maybe empty) or unyank (None) files; persisted, then logged.
+
+        The snapshot is written before the entry: a follower that re-reads it never goes back.
+        """
+        filenames = list(filenames)
+        with self.storage.lock(YANKED_NAME), self._lock:  # storage lock first, as uploads
             self._yanked = self._read_yanked()
             files = dict(self.files)
             changed = set()
@@ -294,7 +377,20 @@ class Catalogue:
                     changed.add(files[name].project)
             self.storage.write_state(YANKED_NAME, json.dumps(self._yanked, indent=1).encode())
             self._install(files, changed)
+            change = {"op": "yank", "filenames": filenames, "reason": reason}
+            self.changes.append(change, after=self.applied)
             return changed
+
+    def set_status(self, project: str, status: ProjectStatus) -> None:
+        """Set a project's PEP 792 status (active clears it): the snapshot, then the log entry."""
+        with self.storage.lock(STATUS_NAME), self._lock:
+            statuses = read_statuses(self.storage)
+            statuses[project] = status
+            write_statuses(self.storage, statuses)
+            self.statuses = {k: v for k, v in statuses.items() if v.status != "active"}
+            change = {"op": "status", "project": project, "status": status.status,
+                      "reason": status.reason}  # fmt: skip
+            self.changes.append(change, after=self.applied)
 
     def save(self) -> None:
         """Persist the cache: now, or at the next `flush` when saves are debounced (the server).
@@ -310,12 +406,12 @@ class Catalogue:
         """Write the cache if it changed since the last write; returns whether it wrote."""
         with self._save_lock:
             with self._lock:
-                if not self._dirty:
+                if not self._dirty or not self.writes_cache:
                     return False
                 self._dirty = False
-                records = list(self.files.values())
+                records, applied = list(self.files.values()), self.applied
             rows = [{name: getattr(r, name) for name in _RECORD_FIELDS} for r in records]
-            data = {"format": CACHE_FORMAT, "files": rows}
+            data = {"format": CACHE_FORMAT, "applied": applied, "files": rows}
             self.storage.write_state(CACHE_NAME, json.dumps(data, separators=(",", ":")).encode())
             return True
 
@@ -350,17 +446,20 @@ class Catalogue:
             self.pending = pending
         self.pending_projects = pending_projects
 
-    def _read_cache(self) -> dict[str, FileRecord]:
+    def _read_cache(self) -> tuple[dict[str, FileRecord], int]:
+        """The cached records and the last log entry they include (-1: follow the whole log)."""
         raw = self.storage.read_state(CACHE_NAME)
         if raw is None:
-            return {}
+            return {}, -1
         try:
             data = json.loads(raw)
             if data.get("format") != CACHE_FORMAT:
-                return {}
-            return {f["filename"]: FileRecord(**f) for f in data["files"]}
-        except (ValueError, TypeError, KeyError):
-            return {}  # a damaged cache is rebuilt from the files, never trusted
+                return {}, -1
+            applied = data.get("applied", -1)
+            files = {f["filename"]: FileRecord(**f) for f in data["files"]}
+            return files, applied if type(applied) is int else -1
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return {}, -1  # a damaged cache is rebuilt from the files, never trusted
 
     def _read_yanked(self) -> dict[str, str]:
         raw = self.storage.read_state(YANKED_NAME)

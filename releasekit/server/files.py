@@ -145,6 +145,8 @@ async def _lookup(state: IndexState, scope: Scope, name: str, send: Send) -> Ser
     """The record (or pending file) behind `name`, authorized; None once a refusal is sent."""
     is_metadata = name.endswith(".metadata")
     filename = name.removesuffix(".metadata") if is_metadata else name
+    if state.catalogue.log_moved():
+        await run_in_threadpool(state.sync)  # a change another worker logged: apply it first
     record = state.catalogue.files.get(filename)
     waiting = state.catalogue.pending.get(filename) if record is None else None
     if record is None and waiting is None:

@@ -4,23 +4,29 @@ Files sit flat in one directory, the state under `<root>/.releasekit/`. An uploa
 temp file in the same directory, locked by its writer (flock) before it gets its `.part` name,
 so the temp collector can tell a live upload from a dead one. A conditional create is `link()`,
 which makes a name only if it is free; the record comes from `fstat` of the written inode.
+Every store and delete is appended to the change log (`<root>/.releasekit/log/`, changes.py),
+which is how the other workers on the directory learn of it at once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
 from releasekit.atomic import SERVED, fsync_directory, write_atomic
-from releasekit.server.storage import CHUNK, Storage, StoredFile, Upload
+from releasekit.errors import IndexServerError
+from releasekit.server.changes import ChangeLog, DirectoryObjects
+from releasekit.server.storage import CHUNK, Storage, StorageUnavailable, StoredFile, Upload
 
 TEMP_PREFIX = ".releasekit-upload-"
 # A `.part` file is owned by the upload writing it through an flock on it, taken before the file
@@ -31,13 +37,15 @@ LOCK_STRIPES = 256
 # Directories the index creates are traversable by a web server running as another user (nginx's
 # www-data); files it writes for serving are atomic.SERVED (0644), secrets atomic.SECRET.
 DIR_MODE = 0o755
+logger = logging.getLogger("releasekit.server")
 
 
 class LocalUpload(Upload):
     """A locked `.part` temp file in the packages directory."""
 
-    def __init__(self, root: Path) -> None:
-        self._root = root
+    def __init__(self, storage: LocalStorage) -> None:
+        self._storage = storage
+        self._root = root = storage.root
         fd, new = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".new", dir=root)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)  # held until the handle closes or the process dies
@@ -67,23 +75,36 @@ class LocalUpload(Upload):
         os.fsync(fd)
         return os.fstat(fd)  # the record describes this inode, whatever lands at the name later
 
-    def create(self, filename: str, *, mtime_ns: int | None = None) -> StoredFile | None:
+    def create(
+        self,
+        filename: str,
+        *,
+        mtime_ns: int | None = None,
+        note: Mapping[str, object] | None = None,
+    ) -> StoredFile | None:
         st = self._sealed(mtime_ns)
+        self._storage.check_log()  # refuse before the commit point, not after it
+        target = self._root / filename
         try:
-            os.link(self._temp, self._root / filename)  # only if the name is free: one winner
+            os.link(self._temp, target)  # only if the name is free: one winner
         except FileExistsError:
             return None
         fsync_directory(self._root)
         self.abort()
-        return StoredFile(filename, st.st_size, st.st_mtime_ns)
+        stored = StoredFile(filename, st.st_size, st.st_mtime_ns)
+        self._storage.logged("put", stored, note, undo=(target, st.st_ino))
+        return stored
 
-    def replace(self, filename: str) -> StoredFile:
+    def replace(self, filename: str, *, note: Mapping[str, object] | None = None) -> StoredFile:
         st = self._sealed(None)
+        self._storage.check_log()
         self._temp.replace(self._root / filename)
         fsync_directory(self._root)
         self._done = True
         self.abort()
-        return StoredFile(filename, st.st_size, st.st_mtime_ns)
+        stored = StoredFile(filename, st.st_size, st.st_mtime_ns)
+        self._storage.logged("put", stored, note)
+        return stored
 
     def abort(self) -> None:
         if not self._done:
@@ -100,9 +121,72 @@ class LocalStorage(Storage):
     """A flat directory of wheels and sdists, with the state in `<root>/.releasekit/`."""
 
     def __init__(self, root: Path) -> None:
-        self._root = root
+        self.root = self._root = root
         self._state = root / ".releasekit"
         self._unsynced = False
+        self._log = ChangeLog(DirectoryObjects(self._state / "log", make_dirs))
+        self._leader: int | None = None  # the descriptor holding the leader lock
+
+    def changes(self) -> ChangeLog:
+        return self._log
+
+    def check_log(self) -> None:
+        """Refuse (StorageUnavailable, a 503) when the change log cannot take an entry."""
+        log = self._state / "log"
+        if not log.is_dir() or not os.access(log, os.W_OK | os.X_OK):
+            raise StorageUnavailable(
+                f"the change log {log} is not a writable directory: nothing was stored; make it "
+                "writable by the user the index runs as"
+            )
+
+    def logged(
+        self,
+        op: str,
+        stored: StoredFile,
+        note: Mapping[str, object] | None = None,
+        *,
+        undo: tuple[Path, int] | None = None,
+    ) -> None:
+        """Append a store or delete to the change log; a store that cannot be logged is undone
+        (`undo`: the name and the inode we linked), so no file is stored that others never see."""
+        change: dict[str, object] = {
+            "op": op,
+            "filename": stored.filename,
+            "size": stored.size,
+            "mtime_ns": stored.mtime_ns,
+        }
+        if note:
+            change["record"] = dict(note)
+        try:
+            self._log.append(change)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                # The file fit and is durable: it stays, like a page the disk had no room for.
+                # Other workers find it by their directory scan (a poll) instead of the entry.
+                logger.warning("no room to log %s %s: %s", op, stored.filename, exc.strerror)
+                return
+            if undo is not None:
+                with contextlib.suppress(OSError):
+                    if undo[0].stat().st_ino == undo[1]:
+                        undo[0].unlink()
+                        fsync_directory(self._root)
+            raise StorageUnavailable(
+                f"the change log {self._state / 'log'} refused an entry ({exc.strerror}): "
+                f"{stored.filename} was not stored; make the directory writable"
+            ) from exc
+
+    def lead(self) -> bool:
+        if self._leader is not None:
+            return True
+        (self._state / "locks").mkdir(parents=True, exist_ok=True)
+        fd = os.open(self._state / "locks" / "leader.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held until this process exits
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._leader = fd
+        return True
 
     def exists(self) -> bool:
         return self._root.is_dir()
@@ -111,7 +195,19 @@ class LocalStorage(Storage):
         return f"directory {self._root}"
 
     def prepare(self) -> None:
-        make_dirs(self._state)
+        log = self._state / "log"
+        try:
+            make_dirs(log)
+        except OSError as exc:
+            raise IndexServerError(
+                f"cannot create the change log directory {log}: {exc.strerror}",
+                hint="remove what is in the way or fix the permissions of the packages directory",
+            ) from None
+        if not log.is_dir() or not os.access(log, os.W_OK | os.X_OK):
+            raise IndexServerError(
+                f"the change log {log} is not a writable directory",
+                hint="make it a directory writable by the user the index runs as",
+            )
         self.collect_temp()
 
     def collect_temp(self) -> tuple[int, int]:
@@ -190,14 +286,17 @@ class LocalStorage(Storage):
         return _chunks(handle, start, length)
 
     def new_upload(self) -> Upload:
-        return LocalUpload(self._root)
+        return LocalUpload(self)
 
     def delete(self, filename: str) -> bool:
+        path = self._file(filename)
         try:
-            self._file(filename).unlink()
+            st = path.stat()
+            path.unlink()
         except FileNotFoundError:
             return False
         fsync_directory(self._root)
+        self.logged("del", StoredFile(filename, st.st_size, st.st_mtime_ns))
         return True
 
     def read_state(self, name: str) -> bytes | None:

@@ -1,7 +1,7 @@
 """Admin operations on a packages directory: reindex, yank, unyank, remove.
 
-They work on the directory directly (no server needed); a running server picks the change up
-within its poll interval because they touch the directory or `.releasekit/yanked.json`.
+They work on the store directly (no server needed); each change is also a change-log entry,
+which a running server applies before its next page (locally) or within its poll interval.
 Nothing here needs Starlette, so the CLI can import it without the server extra.
 """
 
@@ -14,7 +14,7 @@ from releasekit.errors import IndexServerError
 from releasekit.server.catalogue import Catalogue, FileRecord, Progress, metadata_state_name
 from releasekit.server.metadata import ArchiveError, canonical_version, normalize
 from releasekit.server.pages import PageSet
-from releasekit.server.status import ProjectStatus, read_statuses, write_statuses
+from releasekit.server.status import ProjectStatus
 from releasekit.server.storage import Storage
 
 PROGRESS_EVERY = 1000
@@ -149,9 +149,6 @@ def set_project_status(storage: Storage, project: str, status: ProjectStatus) ->
             f"project {name!r} is not on this index",
             hint="check the name; a status is set on a project that has files",
         )
-    statuses = read_statuses(storage)
-    statuses[name] = status
-    write_statuses(storage, statuses)
-    catalogue.statuses = {k: v for k, v in statuses.items() if v.status != "active"}
+    catalogue.set_status(name, status)
     pages.rebuild({name})
     return {name}

@@ -114,6 +114,11 @@ class Metrics:
             ["project", "result"],
             registry=self.registry,
         )
+        self.files_indexed = Counter(
+            "releasekit_files_indexed",
+            "Files read and hashed by this index (each file once over all workers)",
+            registry=self.registry,
+        )
         self.auth_refusals = Counter(
             "releasekit_auth_refusals",
             "Logins refused: wrong (bad password or token), throttled (429), busy (503)",

@@ -2,6 +2,9 @@
 
 File URLs are relative (`../../packages/<file>`), so a page rendered once is right behind any
 URL prefix or proxy, and the on-disk copies under `.releasekit/simple/` can be served by nginx.
+Several processes write those copies: each write carries the change-log number it was rendered
+at (`index.serial` beside it) and never replaces a copy rendered at a later number, so a process
+that is behind cannot take a file off a page that a fresher one wrote.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from releasekit.server.storage import Storage
 
 API_VERSION = "1.4"  # 1.1 PEP 700, 1.3 PEP 740 provenance, 1.4 PEP 792 status
 PAGE_CACHE_CONTROL = b"no-cache"
+SERIAL_NAME = "index.serial"  # beside each page set: the log number it was rendered at
 
 
 @dataclass(frozen=True)
@@ -241,8 +245,9 @@ class PageSet:
         """Re-render the `changed` projects and the root (if its list moved); write them too."""
         with self._lock:
             catalogue = self.catalogue
+            serial = catalogue.applied  # read before the records: never above what they show
             pages = self.projects
-            written: dict[str, bytes] = {}
+            written: dict[str, dict[str, bytes | None]] = {}
             for project in set(changed):
                 records = catalogue.projects.get(project)
                 if project in catalogue.pending_projects:
@@ -251,27 +256,45 @@ class PageSet:
                     continue
                 if records is None:
                     pages.pop(project, None)
-                    if write:
-                        self.storage.delete_state(f"simple/{project}/index.html")
-                        self.storage.delete_state(f"simple/{project}/index.v1_json")
+                    written[f"simple/{project}/"] = {"index.html": None, "index.v1_json": None}
                     continue
                 status = catalogue.statuses.get(project)
                 attested = self.provenance.index
                 page_html = render_project_html(project, records, status, attested)
                 page_json = render_project_json(project, records, status, attested)
                 pages[project] = _page_set(page_html, page_json)
-                written[f"simple/{project}/index.html"] = page_html
-                written[f"simple/{project}/index.v1_json"] = page_json
+                written[f"simple/{project}/"] = {
+                    "index.html": page_html,
+                    "index.v1_json": page_json,
+                }
             names = catalogue.project_names()
             root_moved = names != self._root_names
             if root_moved:
                 # Indexing a pending project leaves the list as it was: no re-render, no write.
                 root_html, root_json = render_root_html(names), render_root_json(names)
                 self.root = _page_set(root_html, root_json)
-                written["simple/index.html"] = root_html
-                written["simple/index.v1_json"] = root_json
+                written["simple/"] = {"index.html": root_html, "index.v1_json": root_json}
             if write:
-                for name, body in written.items():
-                    self.storage.write_state(name, body, durable=False)
+                for directory, bodies in written.items():
+                    self._write_unless_newer(directory, bodies, serial)
             if root_moved and write:
                 self._root_names = names  # only once written, so a failed write is retried
+
+    def _write_unless_newer(
+        self, directory: str, bodies: dict[str, bytes | None], serial: int
+    ) -> None:
+        """Write (None: delete) one page set unless the copy there is from a later log entry."""
+        with self.storage.lock(directory):
+            raw = self.storage.read_state(directory + SERIAL_NAME)
+            try:
+                there = int(raw or b"-1")
+            except ValueError:
+                there = -1  # not ours: overwritten
+            if there > serial:
+                return
+            for name, body in bodies.items():
+                if body is None:
+                    self.storage.delete_state(directory + name)
+                else:
+                    self.storage.write_state(directory + name, body, durable=False)
+            self.storage.write_state(directory + SERIAL_NAME, str(serial).encode(), durable=False)

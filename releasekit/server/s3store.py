@@ -21,14 +21,15 @@ import re
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
+from releasekit.server.changes import ChangeLog
 from releasekit.server.probe import ProbeResult, race
 from releasekit.server.s3 import S3Bucket, S3Settings, S3Unavailable
-from releasekit.server.s3log import ChangeLog
+from releasekit.server.s3log import BucketObjects, S3Listing
 from releasekit.server.storage import CHUNK, Storage, StoredFile, Upload
 
 SPOOL_PREFIX = "upload-"
@@ -127,7 +128,13 @@ class S3Upload(Upload):
         claim = {"sha256": sha, "blob": blob, "size": size, "mtime_ns": when}
         return json.dumps(claim).encode(), key, StoredFile("", size, when)
 
-    def create(self, filename: str, *, mtime_ns: int | None = None) -> StoredFile | None:
+    def create(
+        self,
+        filename: str,
+        *,
+        mtime_ns: int | None = None,
+        note: Mapping[str, object] | None = None,
+    ) -> StoredFile | None:
         claim_key = self._storage.claim_key(filename)
         claim, blob_key, record = self._send(mtime_ns)
         try:
@@ -141,17 +148,17 @@ class S3Upload(Upload):
         if not won:
             return None
         stored = StoredFile(filename, record.size, record.mtime_ns)
-        self._storage.logged("put", stored)
+        self._storage.logged("put", stored, note)
         return stored
 
-    def replace(self, filename: str) -> StoredFile:
+    def replace(self, filename: str, *, note: Mapping[str, object] | None = None) -> StoredFile:
         claim_key = self._storage.claim_key(filename)
         claim, _, record = self._send(None)
         # The replaced blob stays until the collector's grace: open readers keep reading it.
         self._storage.bucket.put(claim_key, claim)
         self.abort()
         stored = StoredFile(filename, record.size, record.mtime_ns)
-        self._storage.logged("put", stored)
+        self._storage.logged("put", stored, note)
         return stored
 
     def abort(self) -> None:
@@ -171,28 +178,33 @@ class S3Storage(Storage):
         where = f"{settings.endpoint}|{settings.bucket}|{settings.prefix}"
         tag = hashlib.sha256(where.encode()).hexdigest()[:12]
         self.spool = spool or Path(tempfile.gettempdir()) / f"releasekit-s3-{tag}"
-        self.log = ChangeLog(self.bucket)
+        self.log = ChangeLog(BucketObjects(self.bucket))
+        self.listing = S3Listing(self.log)
         self._reconciled_at: float | None = None
         self._claim_cache: dict[str, tuple[str, StoredFile | None]] = {}
 
-    def logged(self, op: str, stored: StoredFile) -> None:
+    def logged(self, op: str, stored: StoredFile, note: Mapping[str, object] | None = None) -> None:
         """Append a change to the log (after its claim: the claim is the commit point)."""
-        self.log.append(
-            {
-                "op": op,
-                "filename": stored.filename,
-                "size": stored.size,
-                "mtime_ns": stored.mtime_ns,
-            }
-        )
+        change: dict[str, object] = {
+            "op": op,
+            "filename": stored.filename,
+            "size": stored.size,
+            "mtime_ns": stored.mtime_ns,
+        }
+        if note:
+            change["record"] = dict(note)
+        self.log.append(change, after=self.listing.applied)
+
+    def changes(self) -> ChangeLog:
+        return self.log
 
     def _sync(self) -> None:
         now = time.monotonic()
         if self._reconciled_at is None or now - self._reconciled_at > RECONCILE_SECONDS:
-            self.log.reconcile(self._claims)
+            self.listing.reconcile(self._claims)
             self._reconciled_at = now
         else:
-            self.log.follow()
+            self.listing.follow()
 
     def claim_key(self, filename: str) -> str:
         if not filename or "/" in filename or filename.startswith(".") or "\0" in filename:
@@ -214,7 +226,7 @@ class S3Storage(Storage):
     # -- distribution files --------------------------------------------------------------------
     def scan(self) -> list[StoredFile]:
         self._sync()
-        return sorted(self.log.files.values(), key=lambda f: f.filename)
+        return sorted(self.listing.files.values(), key=lambda f: f.filename)
 
     def _claims(self) -> dict[str, StoredFile]:
         """Every claim, by one LIST; GETs only for claims new or changed since the last call."""
@@ -245,10 +257,9 @@ class S3Storage(Storage):
 
     def stamp(self) -> tuple[int, ...]:
         self._sync()
-        listing = hash(tuple(sorted(self.log.files.values(), key=lambda f: f.filename)))
-        yanks = self.bucket.head(self.bucket.key("state", "yanked.json"))
-        digest = hashlib.sha256(repr(yanks).encode()).hexdigest()
-        return (self.log.applied, listing, int(digest[:15], 16))
+        # Yanks and statuses are log entries too: the log number covers them (no HEAD per poll).
+        listing = hash(tuple(sorted(self.listing.files.values(), key=lambda f: f.filename)))
+        return (self.listing.applied, listing)
 
     def stat(self, filename: str) -> StoredFile | None:
         return self._claim_or_none(filename)

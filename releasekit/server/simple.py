@@ -2,8 +2,9 @@
 
 `/simple/...` GETs are answered from ready `Page` bytes, without Starlette's routing,
 request objects or any filesystem access: a dict lookup, content negotiation and one send.
-The exception is a project with files not indexed yet (just after a start on a directory the
-cache does not cover): those files, and only those, are indexed in a worker thread first.
+The exceptions: a change logged by another worker is applied first (one stat tells), and a
+project with files not indexed yet (just after a start on a directory the cache does not cover)
+has those files, and only those, indexed in a worker thread first.
 """
 
 from __future__ import annotations
@@ -81,6 +82,9 @@ async def send_simple(state: IndexState, scope: Scope, path: str, send: Send) ->
             send, 406, *raw_problem(406, detail, "not-acceptable", ((b"vary", b"Accept"),))
         )
         return
+    if state.catalogue.log_moved():
+        # Another worker logged a change (an upload it acknowledged): apply it before answering.
+        await run_in_threadpool(state.sync)
     if project is not None and project in state.catalogue.pending_projects:
         # Concurrent requests for it wait on the same per-project lock, not on new work.
         await run_in_threadpool(state.index_project, project)

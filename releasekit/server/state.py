@@ -52,6 +52,9 @@ class IndexState:
     metrics: Metrics
     publisher: TrustedPublisher | None = None  # trusted publishing, when configured
     stop: threading.Event = field(default_factory=threading.Event)
+    # Of the processes serving one store, the leader indexes the backlog and writes the
+    # catalogue cache; the others follow the change log (the leader's results included).
+    leading: bool = field(default=False, init=False)
     _logged: int = field(default=0, init=False, repr=False)
     _backlog_started: float | None = field(default=None, init=False, repr=False)
     # Requests indexing their project right now: the background indexer lets them go first.
@@ -62,13 +65,34 @@ class IndexState:
 
     def refresh(self) -> set[str]:
         """Pick up changes made behind our back; re-render and persist what changed."""
-        changed = self.catalogue.refresh()
+        changed = self.catalogue.follow(full=True) | self.catalogue.refresh()
         if changed:
             # Files stored behind our back (a promotion) may come with provenance.
             self.pages.provenance.reload()
             self.pages.rebuild(changed)
             self.catalogue.save()
         return changed
+
+    def sync(self, also: set[str] | frozenset[str] = frozenset()) -> None:
+        """Apply the change log up to its end and re-render what changed (and `also`).
+
+        Called before a page or file answer when the log moved (one stat to know), and after
+        an upload before it is acknowledged: every page then includes every acknowledged file.
+        """
+        changed = self.catalogue.follow() | set(also)
+        if changed:
+            try:
+                self.pages.rebuild(changed)
+            except OSError:
+                # The copies on disk are a cache: requests are answered from memory.
+                logger.exception("writing the pages of %s failed", sorted(changed)[:5])
+            self.catalogue.save()
+
+    def try_lead(self) -> None:
+        """Take the leader role if it is free (its holder stopped or died)."""
+        if not self.leading and self.storage.lead():
+            self.leading = self.catalogue.writes_cache = True
+            logger.info("this process indexes new files and writes the catalogue cache")
 
     def index_project(self, project: str) -> None:
         """Index a project's pending files now (a request waits for this) and render it."""
@@ -152,11 +176,12 @@ class IndexState:
         busy = True  # start indexing at once
         while not self.stop.wait(0 if busy else self.settings.poll_interval):
             try:
+                self.try_lead()
                 if time.monotonic() - swept >= self.settings.temp_sweep_interval:
                     swept = time.monotonic()
                     self.collect_temp()
                 self.refresh()
-                busy = self.index_step()
+                busy = self.index_step() if self.leading else False
                 interval = BACKLOG_SAVE_INTERVAL if busy else SAVE_INTERVAL
                 if time.monotonic() - saved >= interval:
                     self.catalogue.flush()

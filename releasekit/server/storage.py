@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    from releasekit.server.changes import ChangeLog
 
 CHUNK = 256 * 1024
 
@@ -42,15 +45,23 @@ class Upload(ABC):
         """A seekable reader over everything written so far (archive checks read it)."""
 
     @abstractmethod
-    def create(self, filename: str, *, mtime_ns: int | None = None) -> StoredFile | None:
+    def create(
+        self,
+        filename: str,
+        *,
+        mtime_ns: int | None = None,
+        note: Mapping[str, object] | None = None,
+    ) -> StoredFile | None:
         """Store the bytes under `filename` only if that name is free; None when it was taken.
 
         The returned record describes the bytes just stored, whatever happens to the name later.
         `mtime_ns` sets the upload time the index reports (bundle imports keep upstream's).
+        A stored file is appended to the change log as `put`, carrying `note` (the catalogue's
+        record of it, so other processes list it without reading it).
         """
 
     @abstractmethod
-    def replace(self, filename: str) -> StoredFile:
+    def replace(self, filename: str, *, note: Mapping[str, object] | None = None) -> StoredFile:
         """Store the bytes under `filename`, replacing what is there (callers hold `lock`)."""
 
     @abstractmethod
@@ -160,6 +171,16 @@ class Storage(ABC):
                 upload.write(b"")
         except OSError:
             return False
+        return True
+
+    # -- sharing the store between processes ---------------------------------------------------
+    @abstractmethod
+    def changes(self) -> ChangeLog:
+        """The store's change log (changes.py): stores and deletes append to it themselves."""
+
+    def lead(self) -> bool:
+        """Try to become the one process doing store-wide background work (indexing the
+        backlog, writing the catalogue cache); True once this process holds that role."""
         return True
 
     # -- optional capability -------------------------------------------------------------------

@@ -7,6 +7,7 @@ discards the temp file, so nothing is ever stored or listed on failure.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import hmac
@@ -26,6 +27,7 @@ from releasekit.server.metadata import (
     parse_filename,
     read_metadata,
 )
+from releasekit.server.records import index_file, record_note, write_sidecar
 from releasekit.server.storage import Storage, Upload
 
 _FILETYPES = {"sdist": "sdist", "bdist_wheel": "wheel"}
@@ -245,14 +247,25 @@ def _commit(
             return UploadOutcome(existing[0] or _record(storage, dist, meta, computed), False)
         if not overwrite:
             raise _conflict(dist.filename)
-    stored = upload.replace(dist.filename) if overwrite else upload.create(dist.filename)
+    # The sidecar before the commit point and the record in the change-log entry: a worker that
+    # applies the entry can list and serve the file (and its metadata) without reading it.
+    note = record_note(
+        dist, meta, sha256, blake2b, write_sidecar(storage, dist.filename, dist, meta)
+    )
+    stored = (
+        upload.replace(dist.filename, note=note)
+        if overwrite
+        else upload.create(dist.filename, note=note)
+    )
     if stored is None:
         # Another process won the race for this name: same bytes is a success, as above.
         existing = _stored_sha256(storage, catalogue, dist.filename)
         if existing is not None and existing[1] == sha256:
             return UploadOutcome(existing[0] or _record(storage, dist, meta, computed), False)
+        _restore_sidecar(storage, dist.filename)
         raise _conflict(dist.filename)
-    record = make_record(storage, stored, dist, meta, sha256, blake2b)
+    record = FileRecord(filename=stored.filename, size=stored.size, mtime_ns=stored.mtime_ns,
+                        **note)  # type: ignore[arg-type]  # fmt: skip
     catalogue.add(record)
     return UploadOutcome(record, created=True)
 
@@ -271,6 +284,14 @@ def _stored_sha256(
         return None, hash_stored(storage, filename)[0]
     except FileNotFoundError:
         return None  # removed by an admin a moment ago
+
+
+def _restore_sidecar(storage: Storage, filename: str) -> None:
+    """Put back the winner's sidecar, which this losing upload wrote over before its create."""
+    stored = storage.stat(filename)
+    if stored is not None:
+        with contextlib.suppress(IndexServerError, OSError):
+            index_file(storage, stored)
 
 
 def _record(

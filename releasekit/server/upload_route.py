@@ -243,17 +243,16 @@ async def _remove_pkg(request: Request, state: IndexState, fields: dict[str, str
         return problem(404, f"{project} {wanted} has no files on this index", "not-found")
     filenames = [r.filename for r in records]
     await run_in_threadpool(remove_files, state.storage, state.catalogue, state.pages, filenames)
+    await run_in_threadpool(state.sync)  # to past the removals' own log entries
     return JSONResponse({"removed": [r.filename for r in records]})
 
 
 def _publish(state: IndexState, changed: set[str]) -> None:
     """Re-render after a stored upload; the pages on disk are a cache, so failing to write
     them (a full disk) leaves the upload stored and listed from memory, and answered 200."""
-    try:
-        state.pages.rebuild(changed)
-        state.catalogue.save()
-    except OSError:
-        logger.exception("writing the pages of %s failed; they are served from memory", changed)
+    # Up to the end of the change log first: the pages written include every file logged
+    # before this one, so they never take off a page a file another worker just stored.
+    state.sync(changed)
 
 
 # `filename="..."` (quoted, with backslash escapes) or a bare token, in a Content-Disposition.

@@ -189,13 +189,21 @@ class StorageContract:
         assert storage.stat(WHEEL) is None and storage.scan() == []
         assert storage.stamp() != before
 
-    def test_the_stamp_moves_when_files_or_yanks_change(self, storage: Storage) -> None:
+    def test_the_stamp_moves_when_files_change(self, storage: Storage) -> None:
+        # Yanks and statuses travel in the change log (test_workers.py, test_s3_log.py).
         first = storage.stamp()
         _store(storage, WHEEL, b"x")
-        second = storage.stamp()
-        assert second != first
-        storage.write_state("yanked.json", b'{"x": ""}')
-        assert storage.stamp() != second
+        assert storage.stamp() != first
+
+    def test_stores_and_deletes_are_logged_in_order(self, storage: Storage) -> None:
+        log = storage.changes()
+        start = log.tail()
+        _store(storage, WHEEL, b"x")
+        storage.delete(WHEEL)
+        entries, gaps = log.read_after(start)
+        assert gaps == []
+        assert [(e.change or {}).get("op") for e in entries] == ["put", "del"]
+        assert [e.number for e in entries] == [start + 1, start + 2]
 
     def test_hashes_of_what_is_read_match_what_was_written(self, storage: Storage) -> None:
         data = os.urandom(1_000_003)

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from releasekit.server.changes import ChangeLog
 from releasekit.server.s3 import S3Settings
-from releasekit.server.s3log import ChangeLog
+from releasekit.server.s3log import BucketObjects, S3Listing
 from releasekit.server.s3store import S3Storage
 from tests.server.moto_s3 import MotoS3
 
@@ -41,7 +42,7 @@ def _put(store: S3Storage, name: str, data: bytes) -> None:
 
 
 def test_racing_appends_take_dense_unique_numbers(settings: S3Settings, tmp_path: Path) -> None:
-    logs = [ChangeLog(_store(settings, tmp_path).bucket) for _ in range(6)]
+    logs = [ChangeLog(BucketObjects(_store(settings, tmp_path).bucket)) for _ in range(6)]
 
     def write(n: int) -> list[int]:
         return [logs[n].append({"op": "put", "filename": f"f{n}-{i}", "size": 1, "mtime_ns": 1})
@@ -50,7 +51,7 @@ def test_racing_appends_take_dense_unique_numbers(settings: S3Settings, tmp_path
     with ThreadPoolExecutor(6) as pool:
         numbers = sorted(x for got in pool.map(write, range(6)) for x in got)
     assert numbers == list(range(24))
-    reader = ChangeLog(logs[0]._bucket)
+    reader = S3Listing(logs[0])
     assert reader.follow() and len(reader.files) == 24 and reader.applied == 23
 
 
@@ -70,7 +71,7 @@ def test_a_writer_dead_between_claim_and_log_is_repaired(
     reader = _store(settings, tmp_path)
     assert reader.scan() == []
     writer = _store(settings, tmp_path)
-    writer.logged = lambda op, stored: None  # type: ignore[method-assign]  # dies before logging
+    writer.logged = lambda op, stored, note=None: None  # type: ignore[method-assign]  # dies
     _put(writer, WHEEL, b"claimed, never logged")
     assert reader.stat(WHEEL) is not None  # committed: served on request
     assert reader.scan() == []  # not in the log yet
