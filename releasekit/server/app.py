@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 from collections.abc import AsyncIterator
 from typing import Any
@@ -57,7 +58,11 @@ logger = logging.getLogger("releasekit.server")
 async def health(request: Request) -> Response:
     """Liveness: the process answers. Never authenticated."""
     instance = request.app.state.index.settings.instance_id
-    headers = {"x-releasekit-instance": instance} if instance else None
+    # Which worker process answered: with --workers N a connection stays on one worker, so a
+    # client (or a test) can tell which one served the requests it sends on that connection.
+    headers = {"x-releasekit-worker": str(os.getpid())}
+    if instance:
+        headers["x-releasekit-instance"] = instance
     return Response("ok\n", media_type="text/plain", headers=headers)
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import fields, replace
 
 from releasekit.errors import IndexServerError
+from releasekit.server.changes import Entry, parse_change
 from releasekit.server.following import BadChange, Work, apply_change, note_of
 from releasekit.server.metadata import ArchiveError
 from releasekit.server.records import (
@@ -91,6 +92,7 @@ class Catalogue:
         self.writes_cache = True  # of several server processes, only the leader writes it
         self.on_indexed: Callable[[int], None] | None = None  # files read and hashed here
         self._log_version: object = None
+        self._holes: set[int] = set()  # numbers found missing: applied if they turn up late
 
     def load(
         self,
@@ -178,7 +180,9 @@ class Catalogue:
 
     def log_moved(self) -> bool:
         """Whether another process logged a change we have not applied (one stat locally)."""
-        return self.changes.moved(self.applied)
+        if self.changes.moved(self.applied):
+            return True
+        return any(self.changes.objects.has_cheaply(n) for n in self._holes)
 
     def follow(self, *, full: bool = False) -> set[str]:
         """Apply change-log entries written since the last call; returns the changed projects.
@@ -192,6 +196,11 @@ class Catalogue:
             entries, gaps = self.changes.read_after(self.applied, full=listing)
             if listing:
                 self._log_version = version
+            # A writer that had not seen an entry past a gap fills the gap later: apply it then.
+            late = [Entry(n, parse_change(body)) for n in sorted(self._holes)
+                    if (body := self.changes.objects.read(n)) is not None]  # fmt: skip
+            self._holes = (self._holes - {e.number for e in late}) | set(gaps)
+            entries = late + entries
             if not entries:
                 return set()
             work = Work(dict(self.files), dict(self.pending), dict(self._yanked),
@@ -203,7 +212,7 @@ class Catalogue:
                     apply_change(entry.change, work, self.storage.stat)
                 except BadChange as exc:
                     logger.warning("change log entry %d skipped: %s", entry.number, exc)
-                self.applied = entry.number
+                self.applied = max(self.applied, entry.number)
             self._processed += work.indexed
             self._yanked, self.statuses = work.yanked, work.statuses
             self._install(work.files, work.changed, work.pending)

@@ -95,7 +95,10 @@ class DirectoryObjects(NumberedObjects):
                 number += 1
             return found
         numbers = []
-        with contextlib.suppress(FileNotFoundError), os.scandir(self.directory) as entries:
+        with (
+            contextlib.suppress(FileNotFoundError, NotADirectoryError),
+            os.scandir(self.directory) as entries,
+        ):
             for entry in entries:
                 if len(entry.name) == DIGITS and entry.name.isdigit() and entry.name.isascii():
                     numbers.append(int(entry.name))

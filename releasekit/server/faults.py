@@ -11,7 +11,7 @@ import logging
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from releasekit.server.problems import raw_problem, send_raw
-from releasekit.server.storage import StorageUnavailable
+from releasekit.server.storage import ChangeLogRefused, StorageUnavailable
 
 logger = logging.getLogger("releasekit.server")
 RETRY_AFTER = b"5"
@@ -40,7 +40,11 @@ class StorageFaults:
             logger.error("storage unavailable: %s", exc)
             if started:
                 raise
-            detail = "the package storage is unavailable; try again shortly"
+            detail = (
+                exc.client_detail
+                if isinstance(exc, ChangeLogRefused)
+                else "the package storage is unavailable; try again shortly"
+            )
             headers, body = raw_problem(
                 503, detail, "storage-unavailable", ((b"retry-after", RETRY_AFTER),)
             )

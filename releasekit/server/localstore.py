@@ -26,7 +26,7 @@ from typing import BinaryIO
 from releasekit.atomic import SERVED, fsync_directory, write_atomic
 from releasekit.errors import IndexServerError
 from releasekit.server.changes import ChangeLog, DirectoryObjects
-from releasekit.server.storage import CHUNK, Storage, StorageUnavailable, StoredFile, Upload
+from releasekit.server.storage import CHUNK, ChangeLogRefused, Storage, StoredFile, Upload
 
 TEMP_PREFIX = ".releasekit-upload-"
 # A `.part` file is owned by the upload writing it through an flock on it, taken before the file
@@ -134,7 +134,7 @@ class LocalStorage(Storage):
         """Refuse (StorageUnavailable, a 503) when the change log cannot take an entry."""
         log = self._state / "log"
         if not log.is_dir() or not os.access(log, os.W_OK | os.X_OK):
-            raise StorageUnavailable(
+            raise ChangeLogRefused(
                 f"the change log {log} is not a writable directory: nothing was stored; make it "
                 "writable by the user the index runs as"
             )
@@ -170,7 +170,7 @@ class LocalStorage(Storage):
                     if undo[0].stat().st_ino == undo[1]:
                         undo[0].unlink()
                         fsync_directory(self._root)
-            raise StorageUnavailable(
+            raise ChangeLogRefused(
                 f"the change log {self._state / 'log'} refused an entry ({exc.strerror}): "
                 f"{stored.filename} was not stored; make the directory writable"
             ) from exc
@@ -206,7 +206,8 @@ class LocalStorage(Storage):
         if not log.is_dir() or not os.access(log, os.W_OK | os.X_OK):
             raise IndexServerError(
                 f"the change log {log} is not a writable directory",
-                hint="make it a directory writable by the user the index runs as",
+                hint="remove what is in the way, or make it a directory writable by the user "
+                "the index runs as",
             )
         self.collect_temp()
 

@@ -195,3 +195,13 @@ class Storage(ABC):
 
 class StorageUnavailable(OSError):
     """The store itself cannot be reached or refuses us (a bucket down): a 503, never a 500."""
+
+
+class ChangeLogRefused(StorageUnavailable):
+    """The change log cannot take an entry (not writable): nothing was stored; a 503 whose
+    client message says so without naming server paths (the log line has the details)."""
+
+    client_detail = (
+        "the index cannot record changes (its change log is not writable): nothing was "
+        "stored; tell the index's admin"
+    )

@@ -27,7 +27,7 @@ from releasekit.server.metadata import (
     parse_filename,
     read_metadata,
 )
-from releasekit.server.records import index_file, record_note, write_sidecar
+from releasekit.server.records import index_file, metadata_state_name, record_note, write_sidecar
 from releasekit.server.storage import Storage, Upload
 
 _FILETYPES = {"sdist": "sdist", "bdist_wheel": "wheel"}
@@ -249,14 +249,18 @@ def _commit(
             raise _conflict(dist.filename)
     # The sidecar before the commit point and the record in the change-log entry: a worker that
     # applies the entry can list and serve the file (and its metadata) without reading it.
-    note = record_note(
-        dist, meta, sha256, blake2b, write_sidecar(storage, dist.filename, dist, meta)
-    )
-    stored = (
-        upload.replace(dist.filename, note=note)
-        if overwrite
-        else upload.create(dist.filename, note=note)
-    )
+    sidecar = write_sidecar(storage, dist.filename, dist, meta)
+    note = record_note(dist, meta, sha256, blake2b, sidecar)
+    try:
+        stored = (
+            upload.replace(dist.filename, note=note)
+            if overwrite
+            else upload.create(dist.filename, note=note)
+        )
+    except BaseException:
+        if sidecar is not None and existing is None and storage.stat(dist.filename) is None:
+            storage.delete_state(metadata_state_name(dist.filename))  # nothing half-written
+        raise
     if stored is None:
         # Another process won the race for this name: same bytes is a success, as above.
         existing = _stored_sha256(storage, catalogue, dist.filename)

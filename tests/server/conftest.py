@@ -299,7 +299,10 @@ def launch_server(
             time.sleep(0.05)
     url = f"http://127.0.0.1:{port}"
     while not _healthy(url):
-        assert time.monotonic() < deadline, "server never became healthy"
+        # With --workers the parent binds the port and each worker listens once it started.
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_server(process)
+            raise AssertionError(f"server never became healthy:\n{log.read_text()}")
         time.sleep(0.05)
     return process, url
 
