@@ -235,35 +235,27 @@ class Catalogue:
         """
         names = sorted(self.pending_projects) if projects is None else list(projects)
         changed: set[str] = set()
-        made: list[FileRecord] = []
-        try:
-            for project in names:
-                if self._index_project(project, made):
-                    changed.add(project)
-                    if progress is not None:
-                        progress(self.progress())
-        finally:
-            self._publish_index(made)
+        for project in names:
+            with self._project_lock(project):
+                with self._lock:
+                    todo = [self.pending[n] for n in self.pending_projects.get(project, ())]
+                if not todo:
+                    continue
+                # Archives are read outside `_lock`: uploads and other projects go on meanwhile.
+                done = [self._index_one(entry) for entry in todo]
+                with self._lock:
+                    self._install_indexed(project, todo, done)
+            self._publish_index(done)
+            changed.add(project)
+            if progress is not None:
+                progress(self.progress())
         return changed
 
-    def _index_project(self, project: str, made: list[FileRecord]) -> bool:
-        """Index one project's pending files (see `index_pending`); True if there were any."""
-        with self._project_lock(project):
-            with self._lock:
-                todo = [self.pending[n] for n in self.pending_projects.get(project, ())]
-            if not todo:
-                return False
-            # Archives are read outside `_lock`: uploads and other projects go on meanwhile.
-            done = [self._index_one(entry) for entry in todo]
-            with self._lock:
-                self._install_indexed(project, todo, done)
-        made.extend(r for _, r in done if isinstance(r, FileRecord))
-        if self.on_indexed is not None:
-            self.on_indexed(len(todo))
-        return True
-
-    def _publish_index(self, made: list[FileRecord]) -> None:
+    def _publish_index(self, done: list[tuple[StoredFile, FileRecord | str]]) -> None:
         """Log what was just indexed, so no other process reads these files again."""
+        if self.on_indexed is not None:
+            self.on_indexed(len(done))
+        made = [r for _, r in done if isinstance(r, FileRecord)]
         for start in range(0, len(made), INDEX_BATCH):
             rows = [
                 {"filename": r.filename, "size": r.size, "mtime_ns": r.mtime_ns, **note_of(r)}
