@@ -103,6 +103,22 @@ def measure(name: str, source: Path | None, uploads: int) -> Side:
     return Side(name, windows, stale, reads, times)
 
 
+def head_check_us(rounds: int = 200_000) -> float:
+    """Microseconds per `log_moved()`: what every page and file request now adds (one stat)."""
+    from releasekit.server.catalogue import Catalogue
+    from releasekit.server.localstore import LocalStorage
+
+    directory = bench.fresh_dir(bench.WORK / "workers-head")
+    storage = LocalStorage(directory)
+    storage.prepare()
+    catalogue = Catalogue(storage)
+    catalogue.load()
+    start = time.perf_counter()
+    for _ in range(rounds):
+        catalogue.log_moved()
+    return (time.perf_counter() - start) / rounds * 1e6
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", type=Path, help="source tree measured as 'before'")
@@ -129,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             f"| {side.name} | {window} | {side.stale} of {side.reads} | "
             f"{statistics.median(side.uploads):.1f} |"
         )
+    print(f"\nrequest-time check of the log head (`log_moved`): {head_check_us():.2f} us per call")
     return 0
 
 

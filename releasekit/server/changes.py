@@ -54,6 +54,7 @@ class DirectoryObjects(NumberedObjects):
 
     def __init__(self, directory: Path, make_dirs: Callable[[Path], None]) -> None:
         self.directory = directory
+        self._prefix = f"{directory}{os.sep}"
         self._make_dirs = make_dirs  # the backend's own (modes a web server can traverse)
 
     def _path(self, number: int) -> Path:
@@ -105,7 +106,9 @@ class DirectoryObjects(NumberedObjects):
         return sorted(n for n in numbers if n > after)
 
     def has_cheaply(self, number: int) -> bool | None:
-        return self._path(number).exists()
+        # On every page request: os.access raises nothing for a missing name (a third of
+        # os.path.exists's cost, a tenth of Path.exists's, measured in bench_workers.py).
+        return os.access(f"{self._prefix}{number:0{DIGITS}d}", os.F_OK)
 
     def version(self) -> object:
         try:

@@ -17,7 +17,6 @@ import hashlib
 import logging
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -26,95 +25,18 @@ from typing import BinaryIO
 from releasekit.atomic import SERVED, fsync_directory, write_atomic
 from releasekit.errors import IndexServerError
 from releasekit.server.changes import ChangeLog, DirectoryObjects
+from releasekit.server.localupload import TEMP_PREFIX as TEMP_PREFIX  # where tests look for it
+from releasekit.server.localupload import LocalUpload, unowned_removed
 from releasekit.server.storage import CHUNK, ChangeLogRefused, Storage, StoredFile, Upload
 
-TEMP_PREFIX = ".releasekit-upload-"
-# A `.part` file is owned by the upload writing it through an flock on it, taken before the file
-# gets its `.part` name: an unlocked `.part` belongs to a dead process. A `.new` file that never
-# got renamed is from a process killed in between; one this old is certainly dead.
+# A `.new` upload file that never got its `.part` name is from a process killed in between; one
+# this old is certainly dead (an unlocked `.part` is collected at once: localupload.py).
 STALE_NEW_SECONDS = 60
 LOCK_STRIPES = 256
 # Directories the index creates are traversable by a web server running as another user (nginx's
 # www-data); files it writes for serving are atomic.SERVED (0644), secrets atomic.SECRET.
 DIR_MODE = 0o755
 logger = logging.getLogger("releasekit.server")
-
-
-class LocalUpload(Upload):
-    """A locked `.part` temp file in the packages directory."""
-
-    def __init__(self, storage: LocalStorage) -> None:
-        self._storage = storage
-        self._root = root = storage.root
-        fd, new = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".new", dir=root)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # held until the handle closes or the process dies
-            self._temp = Path(new).with_suffix(".part")
-            Path(new).rename(self._temp)
-        except BaseException:
-            os.close(fd)
-            with contextlib.suppress(OSError):
-                Path(new).unlink()
-            raise
-        self._handle = os.fdopen(fd, "w+b")
-        self._done = False
-
-    def write(self, chunk: bytes) -> None:
-        self._handle.write(chunk)
-
-    def reader(self) -> BinaryIO:
-        self._handle.flush()
-        return self._temp.open("rb")
-
-    def _sealed(self, mtime_ns: int | None) -> os.stat_result:
-        self._handle.flush()
-        fd = self._handle.fileno()
-        os.fchmod(fd, SERVED)  # private while written, world-readable once stored
-        if mtime_ns is not None:
-            os.utime(fd, ns=(mtime_ns, mtime_ns))
-        os.fsync(fd)
-        return os.fstat(fd)  # the record describes this inode, whatever lands at the name later
-
-    def create(
-        self,
-        filename: str,
-        *,
-        mtime_ns: int | None = None,
-        note: Mapping[str, object] | None = None,
-    ) -> StoredFile | None:
-        st = self._sealed(mtime_ns)
-        self._storage.check_log()  # refuse before the commit point, not after it
-        target = self._root / filename
-        try:
-            os.link(self._temp, target)  # only if the name is free: one winner
-        except FileExistsError:
-            return None
-        fsync_directory(self._root)
-        self.abort()
-        stored = StoredFile(filename, st.st_size, st.st_mtime_ns)
-        self._storage.logged("put", stored, note, undo=(target, st.st_ino))
-        return stored
-
-    def replace(self, filename: str, *, note: Mapping[str, object] | None = None) -> StoredFile:
-        st = self._sealed(None)
-        self._storage.check_log()
-        self._temp.replace(self._root / filename)
-        fsync_directory(self._root)
-        self._done = True
-        self.abort()
-        stored = StoredFile(filename, st.st_size, st.st_mtime_ns)
-        self._storage.logged("put", stored, note)
-        return stored
-
-    def abort(self) -> None:
-        if not self._done:
-            self._done = True
-            with contextlib.suppress(FileNotFoundError):
-                self._temp.unlink()
-        # Closed last: that releases the lock the temp collector respects. A flush error of a
-        # write that already failed (a full disk) must not replace the error being raised.
-        with contextlib.suppress(OSError):
-            self._handle.close()
 
 
 class LocalStorage(Storage):
@@ -220,13 +142,22 @@ class LocalStorage(Storage):
             with contextlib.suppress(OSError):
                 length = entry.stat(follow_symlinks=False).st_size
                 if entry.name.endswith(".part"):
-                    if not _unowned_removed(entry.path):
+                    if not unowned_removed(entry.path):
                         continue
                 elif entry.stat(follow_symlinks=False).st_mtime < cutoff:
                     Path(entry.path).unlink()
                 else:
                     continue
                 files, size = files + 1, size + length
+        # A log writer killed between its temp file and its link() leaves the temp file.
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            for entry in os.scandir(self._state / "log"):
+                if entry.name.startswith(".new-"):
+                    with contextlib.suppress(OSError):
+                        st = entry.stat(follow_symlinks=False)
+                        if st.st_mtime < cutoff:
+                            Path(entry.path).unlink()
+                            files, size = files + 1, size + st.st_size
         return files, size
 
     @contextlib.contextmanager
@@ -353,17 +284,3 @@ def _chunks(handle: BinaryIO, start: int, length: int | None) -> Iterator[bytes]
             if left is not None:
                 left -= len(chunk)
             yield chunk
-
-
-def _unowned_removed(path: str) -> bool:
-    """Remove a `.part` file if no process holds its lock; True if it was removed."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False  # a live upload is writing it
-        Path(path).unlink()
-        return True
-    finally:
-        os.close(fd)

@@ -361,7 +361,7 @@ class S3Storage(Storage):
         self.collect_temp()
 
     def collect_temp(self) -> tuple[int, int]:
-        from releasekit.server.localstore import _unowned_removed
+        from releasekit.server.localupload import unowned_removed
 
         files = size = 0
         if self.spool.is_dir():
@@ -369,7 +369,7 @@ class S3Storage(Storage):
                 if entry.name.startswith(SPOOL_PREFIX) and entry.is_file(follow_symlinks=False):
                     with contextlib.suppress(OSError):
                         length = entry.stat(follow_symlinks=False).st_size
-                        if _unowned_removed(entry.path):
+                        if unowned_removed(entry.path):
                             files, size = files + 1, size + length
         old_files, old_size = self._collect_blobs()
         return files + old_files, size + old_size

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -92,7 +93,7 @@ class IndexState:
         """Take the leader role if it is free (its holder stopped or died)."""
         if not self.leading and self.storage.lead():
             self.leading = self.catalogue.writes_cache = True
-            logger.info("this process indexes new files and writes the catalogue cache")
+            logger.info("process %d indexes new files and writes the catalogue cache", os.getpid())
 
     def index_project(self, project: str) -> None:
         """Index a project's pending files now (a request waits for this) and render it."""

@@ -10,8 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from starlette.testclient import TestClient
 
+from releasekit.cli.server_cmds import server
 from releasekit.errors import IndexServerError
 from releasekit.server.app import create_app
 from releasekit.server.changes import ChangeLog, DirectoryObjects
@@ -202,3 +204,24 @@ def test_a_log_broken_while_running_refuses_uploads_and_stores_nothing(
     assert str(packages) not in response.text  # no server paths to clients
     assert _without_locks(snapshot(packages)) == before
     assert _listed(client, "alpha") == {WHEEL}
+
+
+def test_yanks_and_statuses_from_the_cli_are_seen_at_the_next_request(
+    make_client: Callable[..., TestClient], packages: Path, dists: Dists
+) -> None:
+    writer, follower = make_client(), make_client(poll_interval=60)
+    _upload(writer, dists.path(WHEEL))
+    assert _listed(follower, "alpha") == {WHEEL}
+    runner = CliRunner()
+    result = runner.invoke(server, ["yank", "alpha", "1.0", "--reason", "bad", "-D", str(packages)])
+    assert result.exit_code == 0, result.output
+    page = follower.get("/simple/alpha/", headers={"accept": JSON}).json()
+    assert page["files"][0]["yanked"] == "bad"  # no poll ran: the yank is a log entry
+    result = runner.invoke(
+        server, ["status", "alpha", "archived", "--reason", "moved", "-D", str(packages)]
+    )
+    assert result.exit_code == 0, result.output
+    page = follower.get("/simple/alpha/", headers={"accept": JSON}).json()
+    assert page["project-status"] == {"status": "archived", "reason": "moved"}
+    ops = [json.loads(p.read_bytes())["op"] for p in sorted(_log(packages).iterdir())]
+    assert ops[-2:] == ["yank", "status"]

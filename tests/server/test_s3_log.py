@@ -9,10 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from releasekit.server.catalogue import Catalogue
 from releasekit.server.changes import ChangeLog
 from releasekit.server.s3 import S3Settings
 from releasekit.server.s3log import BucketObjects, S3Listing
 from releasekit.server.s3store import S3Storage
+from releasekit.server.status import ProjectStatus
+from tests.server.conftest import Dists
 from tests.server.moto_s3 import MotoS3
 
 WHEEL = "alpha-1.0-py3-none-any.whl"
@@ -98,3 +101,21 @@ def test_tampered_log_entries_change_nothing(settings: S3Settings, tmp_path: Pat
     other = _store(settings, tmp_path)
     assert [f.filename for f in other.scan()] == [WHEEL]
     assert [f.filename for f in store.scan()] == [WHEEL]  # the follower skipped them too
+
+
+def test_yanks_and_statuses_travel_in_the_log(
+    settings: S3Settings, tmp_path: Path, dists: Dists
+) -> None:
+    first, second = _store(settings, tmp_path), _store(settings, tmp_path)
+    _put(first, WHEEL, dists.path(WHEEL).read_bytes())
+    writer, follower = Catalogue(first), Catalogue(second)
+    writer.load()
+    follower.load()
+    assert follower.files[WHEEL].yanked is None
+    writer.set_yanked([WHEEL], "broken")
+    assert follower.follow() == {"alpha"}
+    assert follower.files[WHEEL].yanked == "broken"
+    writer.set_status("alpha", ProjectStatus("archived", "moved"))
+    assert follower.follow() == {"alpha"} and follower.statuses["alpha"].status == "archived"
+    # The listing needs no HEAD of the yank state per poll any more: the log number covers it.
+    assert second.stamp()[0] == second.listing.applied

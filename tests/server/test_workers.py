@@ -218,3 +218,22 @@ def test_a_fresh_directory_is_indexed_once_not_once_per_worker(
     workers.append(again)
     assert again.look("proj7")[1] and again.metric("releasekit_files_indexed_total") == 0
     print(f"\n{count} files indexed once by 3 workers; {len(answered)} workers answered")
+
+
+def test_when_the_leader_is_killed_another_worker_takes_over_its_indexing(
+    workers: list[Workers], packages: Path, tmp_path: Path
+) -> None:
+    server = Workers(packages, tmp_path / "server.log")
+    workers.append(server)
+    leaders = re.findall(r"process (\d+) indexes new files", server.log.read_text())
+    assert len(leaders) == 1, server.log.read_text()
+    os.kill(int(leaders[0]), signal.SIGKILL)
+    make_wheel(packages, "delta", "1.0")  # copied in by hand: only a leader indexes it
+
+    def taken_over() -> bool:
+        found = re.findall(r"process (\d+) indexes new files", server.log.read_text())
+        return len(found) == 2 and found[1] != leaders[0]
+
+    wait_for(taken_over, timeout=60)
+    for _ in range(6):
+        wait_for(lambda: server.look("delta")[1] == {"delta-1.0-py3-none-any.whl"}, timeout=30)
