@@ -219,6 +219,7 @@ class Catalogue:
             self._dirty = True
             if gaps:
                 logger.warning("change log entries %s are missing: rescanning the store", gaps[:10])
+            if gaps or work.foreign:
                 return work.changed | self.refresh(force=True)
             return work.changed
 

@@ -44,6 +44,9 @@ class Work:
     statuses: dict[str, ProjectStatus]
     changed: set[str] = field(default_factory=set)
     indexed: int = 0  # pending files that became records (indexing progress)
+    # A store logged without a record (a bundle import, a promotion, a migration): its writer
+    # may have set yanks or statuses in the snapshots only, so the follower re-reads them.
+    foreign: bool = False
 
 
 def note_of(record: FileRecord) -> dict[str, object]:
@@ -102,6 +105,7 @@ def apply_change(
         if op == "put" and record is not None and not isinstance(record, dict):
             raise BadChange("record is not an object")
         made = record_from(record, stored) if op == "put" and isinstance(record, dict) else None
+        work.foreign = work.foreign or (op == "put" and made is None)
         _settle(stored.filename, made, work, stat)
     elif op == "index":
         records = change.get("records")

@@ -225,3 +225,18 @@ def test_yanks_and_statuses_from_the_cli_are_seen_at_the_next_request(
     assert page["project-status"] == {"status": "archived", "reason": "moved"}
     ops = [json.loads(p.read_bytes())["op"] for p in sorted(_log(packages).iterdir())]
     assert ops[-2:] == ["yank", "status"]
+
+
+def test_a_store_logged_without_a_record_brings_its_yank_at_the_next_request(
+    make_client: Callable[..., TestClient], packages: Path, dists: Dists
+) -> None:
+    follower = make_client(poll_interval=60)
+    assert _listed(follower, "alpha") == set()
+    # What a promotion or a bundle import does: the yank snapshot first, then a plain store.
+    (packages / ".releasekit" / "yanked.json").write_text(json.dumps({WHEEL: "withdrawn"}))
+    storage = LocalStorage(packages)
+    with storage.new_upload() as upload:
+        upload.write(dists.path(WHEEL).read_bytes())
+        assert upload.create(WHEEL) is not None
+    page = follower.get("/simple/alpha/", headers={"accept": JSON}).json()
+    assert [(f["filename"], f["yanked"]) for f in page["files"]] == [(WHEEL, "withdrawn")]

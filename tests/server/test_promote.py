@@ -7,7 +7,7 @@ import errno
 import hashlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -224,10 +224,15 @@ class _FullAfterOne(LocalStorage):
         upload = super().new_upload()
         create = upload.create
 
-        def full(filename: str, *, mtime_ns: int | None = None) -> Any:
+        def full(
+            filename: str,
+            *,
+            mtime_ns: int | None = None,
+            note: Mapping[str, object] | None = None,
+        ) -> Any:
             if filename == SDIST:
                 raise OSError(errno.ENOSPC, "No space left on device")
-            return create(filename, mtime_ns=mtime_ns)
+            return create(filename, mtime_ns=mtime_ns, note=note)
 
         upload.create = full  # type: ignore[method-assign]
         return upload
