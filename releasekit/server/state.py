@@ -82,6 +82,7 @@ class IndexState:
         """
         changed = self.catalogue.follow() | set(also)
         if changed:
+            self.pages.provenance.reload()  # another worker's upload may have brought some
             try:
                 self.pages.rebuild(changed)
             except OSError:

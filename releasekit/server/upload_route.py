@@ -206,10 +206,10 @@ async def _file_upload(
         state.metrics.uploads.labels(project or "-", exc.code).inc()
         return problem(exc.status, exc.message, exc.code, exc.hint)
     record = outcome.record
+    if attestations is not None:  # before the pages: another worker's next render links it
+        await run_in_threadpool(store_provenance, state, record, attestations, principal)
     if outcome.created:
         await run_in_threadpool(_publish, state, {record.project})
-    if attestations is not None:
-        await run_in_threadpool(store_provenance, state, record, attestations, principal)
     state.metrics.uploads.labels(record.project, "stored" if outcome.created else "identical").inc()
     return JSONResponse(
         {
