@@ -115,7 +115,39 @@ def index_file(storage: Storage, stored: StoredFile) -> FileRecord:
     return make_record(storage, stored, dist, meta, sha256, blake2b)
 
 
-def write_sidecar(
+def make_record(
+    storage: Storage,
+    stored: StoredFile,
+    dist: DistFilename,
+    meta: CoreMetadata,
+    sha256: str,
+    blake2b: str,
+) -> FileRecord:
+    """The record of a stored file whose metadata and digests are known; writes the sidecar."""
+    metadata_sha256 = None
+    if serves_pep658(dist, meta):
+        try:
+            storage.write_state(metadata_state_name(stored.filename), meta.raw, durable=False)
+            metadata_sha256 = hashlib.sha256(meta.raw).hexdigest()
+        except OSError:
+            # The file itself is stored: list it without a PEP 658 sidecar (reindex adds it).
+            logger.warning("no metadata sidecar for %s", stored.filename, exc_info=True)
+    return FileRecord(
+        filename=stored.filename,
+        project=dist.project,
+        name=meta.name,
+        version=dist.version,
+        kind=dist.kind,
+        size=stored.size,
+        mtime_ns=stored.mtime_ns,
+        sha256=sha256,
+        blake2b=blake2b,
+        requires_python=meta.requires_python,
+        metadata_sha256=metadata_sha256,
+    )
+
+
+def store_sidecar(
     storage: Storage, filename: str, dist: DistFilename, meta: CoreMetadata
 ) -> str | None:
     """Write a file's PEP 658 sidecar; its sha256, or None when it has none (or it failed)."""
@@ -144,28 +176,3 @@ def record_note(
         "requires_python": meta.requires_python,
         "metadata_sha256": metadata_sha256,
     }
-
-
-def make_record(
-    storage: Storage,
-    stored: StoredFile,
-    dist: DistFilename,
-    meta: CoreMetadata,
-    sha256: str,
-    blake2b: str,
-) -> FileRecord:
-    """The record of a stored file whose metadata and digests are known; writes the sidecar."""
-    metadata_sha256 = write_sidecar(storage, stored.filename, dist, meta)
-    return FileRecord(
-        filename=stored.filename,
-        project=dist.project,
-        name=meta.name,
-        version=dist.version,
-        kind=dist.kind,
-        size=stored.size,
-        mtime_ns=stored.mtime_ns,
-        sha256=sha256,
-        blake2b=blake2b,
-        requires_python=meta.requires_python,
-        metadata_sha256=metadata_sha256,
-    )

@@ -27,7 +27,7 @@ from releasekit.server.metadata import (
     parse_filename,
     read_metadata,
 )
-from releasekit.server.records import index_file, metadata_state_name, record_note, write_sidecar
+from releasekit.server.records import index_file, metadata_state_name, record_note, store_sidecar
 from releasekit.server.storage import Storage, Upload
 
 _FILETYPES = {"sdist": "sdist", "bdist_wheel": "wheel"}
@@ -249,7 +249,7 @@ def _commit(
             raise _conflict(dist.filename)
     # The sidecar before the commit point and the record in the change-log entry: a worker that
     # applies the entry can list and serve the file (and its metadata) without reading it.
-    sidecar = write_sidecar(storage, dist.filename, dist, meta)
+    sidecar = store_sidecar(storage, dist.filename, dist, meta)
     note = record_note(dist, meta, sha256, blake2b, sidecar)
     try:
         stored = (
