@@ -11,12 +11,12 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 SERVED = 0o644  # written for others to read (index pages, sidecars, project files)
 SECRET = 0o600  # passwords, tokens, credentials
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 @dataclass(frozen=True)
@@ -70,20 +70,35 @@ def write_atomic(target: Path, data: bytes, *, mode: int | KeepMode, durable: bo
 def stage(target: Path, data: bytes, *, mode: int | KeepMode, durable: bool = True) -> Staged:
     """Write `data` to a temp file beside `target`; the caller commits it (several files at once)."""
     bits = _resolve_mode(target, mode)
-    # mkstemp creates the file 0600: nobody else can read it before its final mode is set.
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    fd, name = _create_temp(target)
     staged = Staged(Path(name), target, durable)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fchmod(handle.fileno(), bits)  # exact bits: the umask does not apply to chmod
-            if durable:
-                os.fsync(handle.fileno())
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fchmod(fd, bits)  # exact bits: the umask does not apply to chmod
+        if durable:
+            os.fsync(fd)
     except BaseException:
         staged.discard()
         raise
+    finally:
+        os.close(fd)
     return staged
+
+
+def _create_temp(target: Path) -> tuple[int, str]:
+    """An exclusive new 0600 temp file beside `target` (nobody else can read it before its final
+    mode is set). Plain `os.open` with a random name: `tempfile.mkstemp` costs 4x more, which
+    showed when indexing writes one metadata sidecar per file (20k at a fresh start)."""
+    stem = f"{target.parent}/.{target.name}."
+    for _ in range(100):
+        name = f"{stem}{os.urandom(6).hex()}.tmp"
+        try:
+            return os.open(name, _TEMP_FLAGS, 0o600), name
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {target}")
 
 
 def fsync_directory(directory: Path) -> None:

@@ -12,10 +12,11 @@ folded in; the cache records it, so a restart follows only the entries written s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import fields, replace
 
 from releasekit.errors import IndexServerError
@@ -57,6 +58,12 @@ CACHE_FORMAT = 1
 _RECORD_FIELDS = tuple(f.name for f in fields(FileRecord))
 INDEX_BATCH = 500  # records per `index` log entry
 logger = logging.getLogger("releasekit.server")
+# Files indexed between two installs of the maps (each install copies them once).
+GROUP_FILES = 64
+
+
+def _by_filename(record: FileRecord) -> str:
+    return record.filename
 
 
 class Catalogue:
@@ -228,26 +235,36 @@ class Catalogue:
         projects: Iterable[str] | None = None,
         *,
         progress: Callable[[Progress], None] | None = None,
+        before_group: Callable[[], None] | None = None,
     ) -> set[str]:
         """Index the pending files of `projects` (default: all); returns the projects changed.
 
-        Each project is indexed under its own lock: a second caller waits for the first one's
-        work instead of repeating it. `progress` is called after each project.
+        Projects are indexed in groups of about GROUP_FILES files, each group under its
+        projects' locks: a second caller waits for the first one's work instead of repeating
+        it. A group is installed at once (one copy of the maps per group, not per project, so
+        20k files stay linear). `before_group` runs before each group (the server lets waiting
+        requests go first there); `progress` is called after each.
         """
         names = sorted(self.pending_projects) if projects is None else list(projects)
         changed: set[str] = set()
-        for project in names:
-            with self._project_lock(project):
+        for group in self._groups(names):
+            if before_group is not None:
+                before_group()
+            with contextlib.ExitStack() as held:
+                for project in sorted(group):  # one order everywhere: no deadlock
+                    held.enter_context(self._project_lock(project))
                 with self._lock:
-                    todo = [self.pending[n] for n in self.pending_projects.get(project, ())]
+                    todo = [
+                        self.pending[n] for p in group for n in self.pending_projects.get(p, ())
+                    ]
                 if not todo:
                     continue
                 # Archives are read outside `_lock`: uploads and other projects go on meanwhile.
                 done = [self._index_one(entry) for entry in todo]
                 with self._lock:
-                    self._install_indexed(project, todo, done)
+                    self._install_indexed(todo, done)
             self._publish_index(done)
-            changed.add(project)
+            changed.update(entry.project for entry in todo)
             if progress is not None:
                 progress(self.progress())
         return changed
@@ -267,6 +284,19 @@ class Catalogue:
             except OSError:
                 # Only a saving for the others: they index these files themselves.
                 logger.warning("could not log %d indexed files", len(rows), exc_info=True)
+
+    def _groups(self, names: list[str]) -> Iterator[list[str]]:
+        """`names` cut into runs of about GROUP_FILES pending files (whole projects)."""
+        group: list[str] = []
+        count = 0
+        for name in dict.fromkeys(names):
+            group.append(name)
+            count += len(self.pending_projects.get(name, ()))
+            if count >= GROUP_FILES:
+                yield group
+                group, count = [], 0
+        if group:
+            yield group
 
     def progress(self) -> Progress:
         """Pending files processed so far, out of those plus the ones still pending."""
@@ -293,18 +323,15 @@ class Catalogue:
             return stored, str(exc)
 
     def _install_indexed(
-        self,
-        project: str,
-        todo: list[PendingFile],
-        done: list[tuple[StoredFile, FileRecord | str]],
+        self, todo: list[PendingFile], done: list[tuple[StoredFile, FileRecord | str]]
     ) -> None:
-        """Move one project's indexed files from `pending` to the records (caller holds _lock).
+        """Move indexed files from `pending` to the records (caller holds _lock).
 
-        Only this project's entries are touched, so indexing 20k files one project at a time
-        stays linear instead of regrouping every record per project.
+        Only the projects of `todo` are regrouped, so indexing stays linear in the files.
         """
         files, pending = dict(self.files), dict(self.pending)
-        records = {r.filename: r for r in self.projects.get(project, ())}
+        touched = {entry.project for entry in todo}
+        records = {p: {r.filename: r for r in self.projects.get(p, ())} for p in touched}
         for entry, (stored, outcome) in zip(todo, done, strict=True):
             name = entry.stored.filename
             if pending.get(name) is not entry:
@@ -316,14 +343,16 @@ class Catalogue:
                 continue
             self.skipped.pop(name, None)
             self._skipped_stat.pop(name, None)
-            files[name] = records[name] = replace(outcome, yanked=self._yanked.get(name))
+            record = replace(outcome, yanked=self._yanked.get(name))
+            files[name] = records[entry.project][name] = record
         projects = dict(self.projects)
-        if records:
-            projects[project] = tuple(sorted(records.values(), key=lambda r: r.filename))
         pending_projects = dict(self.pending_projects)
-        left = tuple(n for n in pending_projects.pop(project, ()) if n in pending)
-        if left:
-            pending_projects[project] = left
+        for project in touched:
+            if records[project]:
+                projects[project] = tuple(sorted(records[project].values(), key=_by_filename))
+            left = tuple(n for n in pending_projects.pop(project, ()) if n in pending)
+            if left:
+                pending_projects[project] = left
         # Records before the pending maps: a lock-free reader never finds a file in neither.
         self.files = files
         self.projects = projects

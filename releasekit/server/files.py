@@ -23,7 +23,7 @@ from starlette.responses import FileResponse, StreamingResponse
 from releasekit.server.auth import AuthError
 from releasekit.server.metadata import ArchiveError, parse_filename
 from releasekit.server.problems import raw_problem, send_auth_failure, send_raw
-from releasekit.server.records import metadata_state_name
+from releasekit.server.records import sidecar_bytes
 from releasekit.server.status_route import quarantine_problem
 
 if TYPE_CHECKING:
@@ -215,9 +215,11 @@ async def _small_bytes(state: IndexState, cache: SmallFileCache, served: Served)
     data = cache.get(key)
     if data is not None:
         return data
-    if served.size < 0:  # a sidecar is a state blob
-        name = metadata_state_name(served.filename.removesuffix(".metadata"))
-        data = await run_in_threadpool(state.storage.read_state, name)
+    if served.size < 0:  # a sidecar: a state blob, written at its first request
+        record = state.catalogue.files.get(served.filename.removesuffix(".metadata"))
+        if record is None or record.metadata_sha256 != served.sha256:
+            return None
+        data = await run_in_threadpool(sidecar_bytes, state.storage, record)
     else:
         try:
             data = await run_in_threadpool(_read_all, state, served.filename)

@@ -38,7 +38,8 @@ def open_index(storage: Storage) -> tuple[Catalogue, PageSet]:
 
 
 def reindex(storage: Storage, progress: Callable[[Progress], None] | None = None) -> ReindexReport:
-    """Throw the cache away and rebuild it (records, sidecars, pages) from the files alone.
+    """Throw the cache away and rebuild it (records, pages) from the files alone; PEP 658
+    sidecars are written again at their first request.
 
     `progress` (a terminal user watches this long job) is told the files done so far and
     the total about every PROGRESS_EVERY files, and once at the end.

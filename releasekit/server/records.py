@@ -1,16 +1,18 @@
 """What the catalogue knows about one file: its record once indexed, or that it is pending.
 
-`index_file` is the expensive step (read the METADATA, hash the bytes, write the PEP 658
-sidecar); `filename_project` is the cheap one a start does for every file.
+`index_file` is the expensive step (read the METADATA, hash the bytes); `filename_project` is
+the cheap one a start does for every file. PEP 658 sidecars are written at first need.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from releasekit.errors import IndexServerError
 from releasekit.server.metadata import (
     SDIST_SUFFIXES,
     CoreMetadata,
@@ -23,6 +25,8 @@ from releasekit.server.metadata import (
 from releasekit.server.storage import Storage, StoredFile
 
 logger = logging.getLogger("releasekit.server")
+# Files up to this size are read whole once (hash and archive from memory); larger ones stream.
+IN_MEMORY = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -105,14 +109,53 @@ def hash_stored(storage: Storage, filename: str) -> tuple[str, str]:
 
 
 def index_file(storage: Storage, stored: StoredFile) -> FileRecord:
-    """Read one stored file: parse its name and metadata, hash it, write its PEP 658 sidecar."""
+    """Read one stored file: parse its name and metadata, hash it.
+
+    The PEP 658 sidecar is not written here but at its first request (`sidecar_bytes`): a
+    fresh 20k-file directory would otherwise create 20k files before it is indexed, and each
+    create costs more than reading and hashing a small wheel.
+    """
     dist = parse_filename(stored.filename)
     # One reader for the metadata and the hash: both describe the same bytes, even if the
-    # name is replaced meanwhile.
+    # name is replaced meanwhile. A small file is read whole, once, and parsed from memory.
     with storage.open(stored.filename) as handle:
-        meta = read_metadata(handle, dist)
-        sha256, blake2b = hash_stream(handle)
-    return make_record(storage, stored, dist, meta, sha256, blake2b)
+        if stored.size <= IN_MEMORY:
+            data = handle.read()
+            meta = read_metadata(io.BytesIO(data), dist)
+            sha256, blake2b = hashlib.sha256(data).hexdigest(), _blake2b(data)
+        else:
+            meta = read_metadata(handle, dist)
+            sha256, blake2b = hash_stream(handle)
+    return make_record(storage, stored, dist, meta, sha256, blake2b, write_sidecar=False)
+
+
+def _blake2b(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=32).hexdigest()
+
+
+def sidecar_bytes(storage: Storage, record: FileRecord) -> bytes | None:
+    """The PEP 658 metadata of an indexed file, exactly the bytes its record hashed; None when
+    the file has none or changed since. Written to the state at first need, and checked on
+    every read, so a stale or damaged sidecar is never served."""
+    if record.metadata_sha256 is None:
+        return None
+    name = metadata_state_name(record.filename)
+    data = storage.read_state(name)
+    if data is not None and hashlib.sha256(data).hexdigest() == record.metadata_sha256:
+        return data
+    try:
+        dist = parse_filename(record.filename)
+        with storage.open(record.filename) as handle:
+            data = read_metadata(handle, dist).raw
+    except (IndexServerError, OSError):
+        return None  # removed or replaced behind our back: the poller catches up
+    if hashlib.sha256(data).hexdigest() != record.metadata_sha256:
+        return None
+    try:
+        storage.write_state(name, data, durable=False)
+    except OSError:
+        logger.warning("no metadata sidecar for %s", record.filename, exc_info=True)
+    return data
 
 
 def make_record(
@@ -122,16 +165,20 @@ def make_record(
     meta: CoreMetadata,
     sha256: str,
     blake2b: str,
+    *,
+    write_sidecar: bool = True,
 ) -> FileRecord:
-    """The record of a stored file whose metadata and digests are known; writes the sidecar."""
+    """The record of a stored file whose metadata and digests are known; writes the sidecar
+    (an upload does: its metadata is in memory now) unless `write_sidecar` is False."""
     metadata_sha256 = None
     if serves_pep658(dist, meta):
-        try:
-            storage.write_state(metadata_state_name(stored.filename), meta.raw, durable=False)
-            metadata_sha256 = hashlib.sha256(meta.raw).hexdigest()
-        except OSError:
-            # The file itself is stored: list it without a PEP 658 sidecar (reindex adds it).
-            logger.warning("no metadata sidecar for %s", stored.filename, exc_info=True)
+        metadata_sha256 = hashlib.sha256(meta.raw).hexdigest()
+        if write_sidecar:
+            try:
+                storage.write_state(metadata_state_name(stored.filename), meta.raw, durable=False)
+            except OSError:
+                # The file itself is stored: its sidecar is written at its first request.
+                logger.warning("no metadata sidecar for %s", stored.filename, exc_info=True)
     return FileRecord(
         filename=stored.filename,
         project=dist.project,

@@ -129,17 +129,17 @@ class IndexState:
             count += len(pending[project])
             if count >= BATCH_FILES:
                 break
-        changed: set[str] = set()
-        for project in batch:
-            # Two threads indexing share the GIL: a waiting request would take twice as long.
-            with self._urgent_done:
-                self._urgent_done.wait_for(lambda: self._urgent == 0, timeout=1.0)
-            changed |= self.catalogue.index_pending([project])
+        changed = self.catalogue.index_pending(batch, before_group=self._let_requests_go)
         if changed:
             self.pages.rebuild(changed)
             self.catalogue.save()
         self._log_progress()
         return bool(self.catalogue.pending_projects)
+
+    def _let_requests_go(self) -> None:
+        # Two threads indexing share the GIL: a waiting request would take twice as long.
+        with self._urgent_done:
+            self._urgent_done.wait_for(lambda: self._urgent == 0, timeout=1.0)
 
     def _log_progress(self) -> None:
         progress = self.catalogue.progress()

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import httpx2
 import pytest
@@ -32,18 +33,18 @@ JSON = "application/vnd.pypi.simple.v1+json"
 
 
 class CountingStorage(LocalStorage):
-    """A real LocalStorage that counts PEP 658 sidecar writes (one per file indexed)."""
+    """A real LocalStorage that counts how often each package file is opened (indexing opens
+    each file once; its PEP 658 sidecar is written at its first request)."""
 
     def __init__(self, root: Path) -> None:
         super().__init__(root)
-        self.sidecars: dict[str, int] = {}
+        self.reads: dict[str, int] = {}
         self._count_lock = threading.Lock()
 
-    def write_state(self, name: str, data: bytes, *, durable: bool = True) -> None:
-        if name.startswith("metadata/"):
-            with self._count_lock:
-                self.sidecars[name] = self.sidecars.get(name, 0) + 1
-        super().write_state(name, data, durable=durable)
+    def open(self, filename: str) -> BinaryIO:
+        with self._count_lock:
+            self.reads[filename] = self.reads.get(filename, 0) + 1
+        return super().open(filename)
 
 
 def fill(directory: Path, projects: int, versions: int) -> None:
@@ -91,7 +92,7 @@ def test_start_lists_without_indexing_and_a_page_indexes_its_project(fresh: Path
     state = index_of(app)
     assert state.catalogue.progress() == Progress(0, 300)
     assert not (fresh / ".releasekit" / "metadata").exists()
-    assert storage.sidecars == {}
+    assert storage.reads == {}
     # No lifespan here: no background indexer, so every index below is the request's own.
     client = TestClient(app)
     data = client.get("/simple/proj-007/", headers={"accept": JSON}).json()
@@ -106,7 +107,8 @@ def test_start_lists_without_indexing_and_a_page_indexes_its_project(fresh: Path
     assert html.count("#sha256=") == 10
     # Exactly that project's files were read; the other 290 are still pending.
     assert state.catalogue.progress() == Progress(10, 300)
-    assert {n.split("/")[1].split("-")[0] for n in storage.sidecars} == {"proj_007"}
+    assert {n.split("-")[0] for n in storage.reads} == {"proj_007"}
+    assert (fresh / ".releasekit" / "metadata" / f"{wheel['filename']}.metadata").is_file()
     on_disk = json.loads((fresh / ".releasekit/simple/proj-007/index.v1_json").read_bytes())
     assert on_disk == data
 
@@ -167,9 +169,9 @@ def test_concurrent_requests_for_a_pending_project_index_it_once(fresh: Path) ->
         thread.join(timeout=30)
     assert len(pages) == 2 and pages[0] == pages[1]
     assert len(pages[0]["files"]) == 10  # type: ignore[arg-type]
-    wheels = [n for n in storage.sidecars if n.startswith("metadata/proj_011-")]
-    assert len(wheels) == 10  # five wheels and five static sdists
-    assert set(storage.sidecars.values()) == {1}
+    assert len(storage.reads) == 10  # five wheels and five sdists, each read once
+    assert all(n.startswith("proj_011-") for n in storage.reads)
+    assert set(storage.reads.values()) == {1}
     assert index_of(app).catalogue.progress() == Progress(10, 300)
 
 

@@ -66,13 +66,20 @@ def test_a_damaged_cache_is_rebuilt_from_the_files(
     assert len(files_of(make_client(), "alpha")) == 3
 
 
-def test_reindex_rebuilds_everything_from_the_files(filled: Path) -> None:
+def test_reindex_rebuilds_everything_from_the_files(
+    filled: Path, make_client: Callable[..., TestClient]
+) -> None:
     result = CliRunner().invoke(server, ["reindex", str(filled)])
     assert result.exit_code == 0, result.output
     assert "indexed 4 files in 2 projects" in result.output
     state = filled / ".releasekit"
     assert (state / "simple" / "alpha" / "index.v1_json").is_file()
-    assert (state / "metadata" / f"{WHEEL}.metadata").is_file()
+    # PEP 658 sidecars are written at their first request, from the recorded bytes.
+    assert not (state / "metadata").exists()
+    client = make_client()
+    metadata = client.get(f"/packages/{WHEEL}.metadata")
+    assert metadata.status_code == 200 and b"Name: alpha" in metadata.content
+    assert (state / "metadata" / f"{WHEEL}.metadata").read_bytes() == metadata.content
     (filled / "junk-1.0-py3-none-any.whl").write_bytes(b"not a zip")
     again = CliRunner().invoke(server, ["reindex", str(filled)])
     assert "skipped junk-1.0-py3-none-any.whl: " in again.output
