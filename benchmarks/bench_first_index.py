@@ -45,6 +45,7 @@ class Row:
 
     label: str
     indexed_s: float | None = None
+    cpu_s: float | None = None
     first_page_s: float | None = None
     rss_indexed: list[float] = field(default_factory=list)
     rss_loaded: list[float] = field(default_factory=list)
@@ -65,6 +66,19 @@ def rss_per_process(root: int) -> list[float]:
         if match:
             sizes.append(int(match.group(1)) / 1024)
     return sizes
+
+
+def cpu_seconds(root: int) -> float:
+    """User + system CPU seconds of every live process in the tree (from /proc/<pid>/stat)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in process_tree(root):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
 
 
 def wait_port(proc: subprocess.Popen[bytes], log: Path, pattern: re.Pattern[bytes]) -> int:
@@ -131,21 +145,24 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def run_releasekit(source: Path, workers: int, args: argparse.Namespace, corpus_files: list[str],
-                   projects: tuple[str, ...]) -> Row:  # fmt: skip
-    """One fresh directory, one server: seconds until indexed, RSS after indexing and load."""
-    packages = WORK / f"first-index-{workers}w" / "packages"
+                   projects: tuple[str, ...], tree: str = "") -> Row:  # fmt: skip
+    """One fresh directory, one server: seconds until indexed, RSS after indexing and load.
+    `tree`: another checkout of releasekit to run instead (PYTHONPATH), for a before/after."""
+    packages = WORK / f"first-index-{workers}w{'-' + Path(tree).name if tree else ''}" / "packages"
     link_tree(source, packages)
     log = packages.parent / "server.log"
     argv = [sys.executable, "-m", "releasekit", "server", "run", str(packages), "-p", "0"]
     argv += ["-i", "127.0.0.1", "-a", ".", "--workers", str(workers), "--log-level", "info"]
-    row = Row(f"releasekit, {workers} worker(s)")
+    row = Row(f"releasekit{' (' + tree + ')' if tree else ''}, {workers} worker(s)")
+    env = {**os.environ, "PYTHONPATH": tree} if tree else None
     with log.open("wb") as sink:
         started = time.monotonic()
-        proc = subprocess.Popen(argv, stdout=sink, stderr=sink, start_new_session=True)
+        proc = subprocess.Popen(argv, stdout=sink, stderr=sink, start_new_session=True, env=env)
     try:
         url = f"http://127.0.0.1:{wait_port(proc, log, LISTENING)}"
         wait_indexed(url, workers, args.limit)
         row.indexed_s = time.monotonic() - started
+        row.cpu_s = cpu_seconds(proc.pid)
         time.sleep(1.0)  # let the background save settle before reading RSS
         row.rss_indexed = rss_per_process(proc.pid)
         began = time.monotonic()
@@ -199,15 +216,16 @@ def render(rows: list[Row], files: int) -> str:
     lines = [
         f"First index of a fresh directory of {files} files; RSS per process (master first)",
         "",
-        "| server | indexed (done == total) | first /simple/ | RSS after indexing "
-        "| load (requests / s) | RSS after load |",
-        "|---|---|---|---|---|---|",
+        "| server | indexed (done == total) | CPU until then | first /simple/ "
+        "| RSS after indexing | load (requests / s) | RSS after load |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         indexed = f"{row.indexed_s:.1f} s" if row.indexed_s is not None else "n/a"
         first = f"{row.first_page_s:.1f} s" if row.first_page_s is not None else "n/a"
+        cpu = f"{row.cpu_s:.1f} s" if row.cpu_s is not None else "n/a"
         lines.append(
-            f"| {row.label} | {indexed} | {first} | {_mib(row.rss_indexed)} "
+            f"| {row.label} | {indexed} | {cpu} | {first} | {_mib(row.rss_indexed)} "
             f"| {row.requests} / {row.load_s:.1f} s | {_mib(row.rss_loaded)} |"
         )
     return "\n".join(lines)
@@ -222,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peer-requests", type=int, default=600, help="cap for pypiserver")
     parser.add_argument("--limit", type=float, default=600.0, help="seconds per wait or load")
     parser.add_argument("--skip-peers", action="store_true")
+    parser.add_argument(
+        "--baseline", default="", help="another releasekit checkout to run first (before/after)"
+    )
     args = parser.parse_args(argv)
     began = time.monotonic()
     corpus = ensure_corpus(args.projects, args.versions)
@@ -229,8 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     files = sorted(p.name for p in corpus.root.iterdir())
     rows = []
     for workers in (int(w) for w in args.workers.split(",")):
-        rows.append(run_releasekit(corpus.root, workers, args, files, corpus.projects))
-        print(render(rows[-1:], corpus.files).splitlines()[-1], flush=True)
+        for tree in ([args.baseline] if args.baseline else []) + [""]:
+            rows.append(run_releasekit(corpus.root, workers, args, files, corpus.projects, tree))
+            print(render(rows[-1:], corpus.files).splitlines()[-1], flush=True)
     if not args.skip_peers:
         rows.append(run_pypiserver(corpus.root, args, files, corpus.projects))
     print()

@@ -24,11 +24,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-
 from releasekit.server.storage import Storage
 
 MAX_ATTESTATIONS = 8
@@ -124,6 +119,13 @@ def check_attestation(attestation: dict[str, Any], filename: str, sha256: str) -
 
 
 def _check_signature(der: bytes, signature: bytes, statement: bytes) -> None:
+    # Imported here: cryptography costs each worker ~15 MiB of RSS, and only an upload
+    # carrying attestations needs it.
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     try:
         certificate = x509.load_der_x509_certificate(der)
         key = certificate.public_key()

@@ -13,12 +13,10 @@ import binascii
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 MAX_TOKEN_BYTES = 16 * 1024  # GitHub's tokens are ~1.5 KB; anything this big is hostile
 LEEWAY_SECONDS = 60  # clock skew allowed between the issuer and us
@@ -77,6 +75,9 @@ def unverified_header(token: str) -> dict[str, Any]:
 
 
 def _public_key(jwk: Mapping[str, Any], alg: str) -> rsa.RSAPublicKey | ec.EllipticCurvePublicKey:
+    # cryptography is imported where a token is checked: it costs each worker ~15 MiB of RSS.
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
     try:
         if alg == "RS256" and jwk.get("kty") == "RSA":
             e = int.from_bytes(_b64(str(jwk["e"])), "big")
@@ -107,6 +108,11 @@ def verify(token: str, jwk: Mapping[str, Any], expect: Expectations) -> dict[str
     header = unverified_header(token)
     alg = str(header["alg"])
     key = _public_key(jwk, alg)
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
     head, body, sig = token.split(".")
     signed, signature = f"{head}.{body}".encode("ascii"), _b64(sig)
     try:
