@@ -53,7 +53,7 @@ __all__ = [
 
 CACHE_NAME = "catalogue.json"
 YANKED_NAME = "yanked.json"
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 # Field names, read with getattr: dataclasses.asdict deep-copies and is 4x slower at 20k.
 _RECORD_FIELDS = tuple(f.name for f in fields(FileRecord))
 INDEX_BATCH = 500  # records per `index` log entry
@@ -441,8 +441,11 @@ class Catalogue:
                     return False
                 self._dirty = False
                 records, applied = list(self.files.values()), self.applied
-            rows = [{name: getattr(r, name) for name in _RECORD_FIELDS} for r in records]
-            data = {"format": CACHE_FORMAT, "applied": applied, "files": rows}
+            # Rows as lists (not dicts): at 20k files the dicts alone were a 13 MiB peak that
+            # stayed in the worker's RSS after every save.
+            rows = [[getattr(r, name) for name in _RECORD_FIELDS] for r in records]
+            data = {"format": CACHE_FORMAT, "applied": applied, "fields": _RECORD_FIELDS}
+            data["files"] = rows
             self.storage.write_state(CACHE_NAME, json.dumps(data, separators=(",", ":")).encode())
             return True
 
@@ -484,10 +487,14 @@ class Catalogue:
             return {}, -1
         try:
             data = json.loads(raw)
-            if data.get("format") != CACHE_FORMAT:
+            if data.get("format") == 1:  # rows as dicts, written before format 2
+                rows = [FileRecord(**f) for f in data["files"]]
+            elif data.get("format") == CACHE_FORMAT and data["fields"] == list(_RECORD_FIELDS):
+                rows = [FileRecord(*f) for f in data["files"]]
+            else:
                 return {}, -1
             applied = data.get("applied", -1)
-            files = {f["filename"]: FileRecord(**f) for f in data["files"]}
+            files = {r.filename: r.compact() for r in rows}
             return files, applied if type(applied) is int else -1
         except (ValueError, TypeError, KeyError, AttributeError):
             return {}, -1  # a damaged cache is rebuilt from the files, never trusted

@@ -74,7 +74,7 @@ def record_from(data: Mapping[str, object], stored: StoredFile) -> FileRecord:
         size=stored.size,
         mtime_ns=stored.mtime_ns,
         **values,  # type: ignore[arg-type]
-    )
+    ).compact()  # a follower holds one per file, like the indexer that logged them
 
 
 def _project(name: str) -> str:

@@ -29,6 +29,7 @@ from releasekit.server.storage import Storage
 API_VERSION = "1.4"  # 1.1 PEP 700, 1.3 PEP 740 provenance, 1.4 PEP 792 status
 PAGE_CACHE_CONTROL = b"no-cache"
 SERIAL_NAME = "index.serial"  # beside each page set: the log number it was rendered at
+KEEP_PROJECTS = 512  # projects whose rendered pages stay in memory
 
 
 @dataclass(frozen=True)
@@ -199,20 +200,22 @@ def _page_set(html_body: bytes, json_body: bytes) -> dict[Format, Page]:
 
 
 class PageSet:
-    """Ready pages for the root and every project, in every format, updated per change.
+    """Ready pages for the root and recently used projects, in every format, updated per change.
 
-    A project's pages are rendered when it changes, or at first use after a start (so a
-    start with 20k files does not render 2k pages before answering); `warm()` fills the rest.
-    A project with pending files is not rendered (its page would be incomplete): it is
-    rendered once the catalogue has indexed them. The root lists pending projects too.
+    A project's pages are rendered when it changes, or at first use. At most `keep` projects'
+    pages stay in memory (the oldest rendered go first): rendering one is cheap, and keeping
+    every page of 2k projects would cost each worker ~20 MiB. A project with pending files is
+    not rendered (its page would be incomplete): it is rendered once the catalogue has indexed
+    them. The root lists pending projects too.
     """
 
-    def __init__(self, catalogue: Catalogue, storage: Storage) -> None:
+    def __init__(self, catalogue: Catalogue, storage: Storage, *, keep: int = KEEP_PROJECTS) -> None:
         self.catalogue = catalogue
         self.storage = storage
         self.provenance = ProvenanceStore(storage)  # PEP 740: which files link to provenance
         self.root: dict[Format, Page] = {}
         self.projects: dict[str, dict[Format, Page]] = {}
+        self.keep = keep
         self._root_names: list[str] | None = None
         self._lock = threading.Lock()
 
@@ -232,12 +235,22 @@ class PageSet:
         with self._lock:
             # Keep it only if no change landed meanwhile (rebuild holds the lock).
             if self.catalogue.projects.get(name) is records:
-                self.projects[name] = pages
+                self._keep(name, pages)
         return pages
 
+    def _keep(self, name: str, pages: dict[Format, Page]) -> None:
+        """Remember a project's pages, dropping the oldest kept beyond `keep` (holds _lock)."""
+        kept = self.projects
+        kept.pop(name, None)
+        kept[name] = pages
+        while len(kept) > self.keep:
+            kept.pop(next(iter(kept)))
+
     def warm(self) -> None:
-        """Render every project not rendered yet (run in the background after a start)."""
+        """Render projects not rendered yet, up to `keep` (run in the background after a start)."""
         for name in list(self.catalogue.projects):
+            if len(self.projects) >= self.keep:
+                return
             if name not in self.projects and name not in self.catalogue.pending_projects:
                 self.project(name)
 
@@ -262,7 +275,7 @@ class PageSet:
                 attested = self.provenance.index
                 page_html = render_project_html(project, records, status, attested)
                 page_json = render_project_json(project, records, status, attested)
-                pages[project] = _page_set(page_html, page_json)
+                self._keep(project, _page_set(page_html, page_json))
                 written[f"simple/{project}/"] = {
                     "index.html": page_html,
                     "index.v1_json": page_json,

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 CHUNK = 256 * 1024
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StoredFile:
     """One distribution file as the storage sees it (no archive content)."""
 

@@ -230,7 +230,8 @@ def test_uploads_are_listed_at_once_and_saved_debounced(
     assert len(listed) == 3
     assert not cache.exists()  # not rewritten per upload: saved at most every SAVE_INTERVAL
     client.__exit__(None, None, None)
-    saved = {f["filename"] for f in json.loads(cache.read_bytes())["files"]}
+    data = json.loads(cache.read_bytes())
+    saved = {row[data["fields"].index("filename")] for row in data["files"]}
     assert saved == {f["filename"] for f in listed}
 
 

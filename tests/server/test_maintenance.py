@@ -40,7 +40,9 @@ def cached(packages: Path) -> set[str]:
     path = packages / ".releasekit" / "catalogue.json"
     if not path.exists():
         return set()
-    return {f["filename"] for f in json.loads(path.read_bytes())["files"]}
+    data = json.loads(path.read_bytes())
+    at = data["fields"].index("filename")
+    return {row[at] for row in data["files"]}
 
 
 def test_restart_reuses_the_cache_instead_of_rehashing(
