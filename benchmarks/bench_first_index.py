@@ -35,7 +35,7 @@ from bench_server import (
 )
 
 LISTENING = re.compile(rb"Uvicorn running on http://127\.0\.0\.1:(\d+)")
-PYPISERVER_LISTENING = re.compile(rb"(?:Listening at|serving on|Listening on).*?:(\d+)")
+PYPISERVER_LISTENING = re.compile(rb"Listening on http://127\.0\.0\.1:")
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 
 
@@ -81,12 +81,29 @@ def cpu_seconds(root: int) -> float:
     return total / ticks
 
 
+def listening_port(pid: int) -> int:
+    """The TCP port a process listens on (it bound port 0 and does not say which it got)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = str(fd.readlink())
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+            return int(fields[1].rsplit(":", 1)[1], 16)
+    raise RuntimeError(f"process {pid} listens on no TCP port")
+
+
 def wait_port(proc: subprocess.Popen[bytes], log: Path, pattern: re.Pattern[bytes]) -> int:
     """The port the server printed (it bound port 0), polled with a 60 s deadline."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if match := pattern.search(log.read_bytes()):
-            return int(match.group(1))
+            return int(match.group(1)) if match.groups() else 0
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}: see {log}")
         time.sleep(0.02)
@@ -107,10 +124,10 @@ def wait_indexed(url: str, workers: int, limit: float) -> None:
             if in_a_row >= workers * 3:
                 return
             now = f"{done}/{total}"
-            if now != last:
+            if now != last and sys.stderr.isatty():
                 print(f"  indexing {now}", file=sys.stderr, end="\r")
-                last = now
-            time.sleep(0.02)
+            last = now
+            time.sleep(0.1)
     raise RuntimeError(f"indexing did not finish within {limit:.0f} s (last {last})")
 
 
@@ -157,7 +174,10 @@ def run_releasekit(source: Path, workers: int, args: argparse.Namespace, corpus_
     env = {**os.environ, "PYTHONPATH": tree} if tree else None
     with log.open("wb") as sink:
         started = time.monotonic()
-        proc = subprocess.Popen(argv, stdout=sink, stderr=sink, start_new_session=True, env=env)
+        # cwd outside the checkout: `python -m` puts the cwd first on sys.path.
+        proc = subprocess.Popen(
+            argv, stdout=sink, stderr=sink, start_new_session=True, env=env, cwd=packages.parent
+        )
     try:
         url = f"http://127.0.0.1:{wait_port(proc, log, LISTENING)}"
         wait_indexed(url, workers, args.limit)
@@ -190,7 +210,8 @@ def run_pypiserver(source: Path, args: argparse.Namespace, corpus_files: list[st
         started = time.monotonic()
         proc = subprocess.Popen(argv, stdout=sink, stderr=sink, start_new_session=True)
     try:
-        port = wait_port(proc, log, PYPISERVER_LISTENING)
+        wait_port(proc, log, PYPISERVER_LISTENING)  # it prints the port it was given: 0
+        port = listening_port(proc.pid)
         with httpx2.Client(timeout=args.limit) as client:
             response = client.get(f"http://127.0.0.1:{port}/simple/")
             if response.status_code != 200:
@@ -237,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--versions", type=int, default=5)
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
     parser.add_argument("--requests", type=int, default=6000, help="load requests per server")
-    parser.add_argument("--peer-requests", type=int, default=600, help="cap for pypiserver")
+    parser.add_argument("--peer-requests", type=int, default=200, help="cap for pypiserver")
     parser.add_argument("--limit", type=float, default=600.0, help="seconds per wait or load")
     parser.add_argument("--skip-peers", action="store_true")
     parser.add_argument(

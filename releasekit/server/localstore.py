@@ -173,6 +173,18 @@ class LocalStorage(Storage):
         finally:
             os.close(fd)
 
+    def writable(self) -> bool:
+        # An unnamed file (O_TMPFILE) proves a file can be created here without a directory
+        # entry: a named temp file moved the directory's mtime, and the poller rescanned every
+        # file (20k stats) after each /ready probe.
+        try:
+            os.close(os.open(self._root, os.O_TMPFILE | os.O_WRONLY, 0o600))
+        except OSError as exc:
+            if exc.errno in (errno.EISDIR, errno.EOPNOTSUPP):  # no O_TMPFILE here
+                return super().writable()
+            return False
+        return True
+
     def free_bytes(self) -> int | None:
         st = os.statvfs(self._root)
         return st.f_bavail * st.f_frsize

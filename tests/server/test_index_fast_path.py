@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import tarfile
 import zipfile
 from dataclasses import replace
@@ -256,3 +257,19 @@ def test_pages_kept_in_memory_are_bounded(corpus: Path) -> None:
     again = pages.project(first)  # dropped, rendered again: the same bytes
     assert again is not None
     assert again["json"].body == render_project_json(first, catalogue.projects[first])
+
+
+def test_a_readiness_probe_leaves_the_directory_unchanged(corpus: Path) -> None:
+    """/ready proves an upload could start without touching the directory: a changed mtime
+    made the poller rescan every file after each probe."""
+    settings = load_settings({"packages_dir": corpus, "authenticate": "."}, env={})
+    with TestClient(create_app(LocalStorage(corpus), settings)) as client:
+        before = corpus.stat().st_mtime_ns  # the state directory exists now
+        for _ in range(3):
+            assert client.get("/ready").status_code == 200
+        assert corpus.stat().st_mtime_ns == before
+    (corpus / "ro").mkdir()
+    (corpus / "ro").chmod(0o555)
+    # root may write anywhere; the refusal is checked where it applies
+    if os.geteuid() != 0:
+        assert not LocalStorage(corpus / "ro").writable()
