@@ -81,8 +81,18 @@ def cpu_seconds(root: int) -> float:
     return total / ticks
 
 
-def listening_port(pid: int) -> int:
-    """The TCP port a process listens on (it bound port 0 and does not say which it got)."""
+def listening_port(pid: int, limit: float = 60.0) -> int:
+    """The TCP port a process listens on (it bound port 0 and does not say which it got),
+    polled until `limit` seconds: it may print its banner before it binds."""
+    deadline = time.monotonic() + limit
+    while (port := _listening(pid)) is None:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"process {pid} listens on no TCP port after {limit:.0f} s")
+        time.sleep(0.02)
+    return port
+
+
+def _listening(pid: int) -> int | None:
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         try:
@@ -95,7 +105,7 @@ def listening_port(pid: int) -> int:
         fields = line.split()
         if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
             return int(fields[1].rsplit(":", 1)[1], 16)
-    raise RuntimeError(f"process {pid} listens on no TCP port")
+    return None
 
 
 def wait_port(proc: subprocess.Popen[bytes], log: Path, pattern: re.Pattern[bytes]) -> int:
