@@ -143,7 +143,7 @@ def index_file(storage: Storage, stored: StoredFile) -> FileRecord:
         else:
             meta = read_metadata(handle, dist)
             sha256, blake2b = hash_stream(handle)
-    return make_record(storage, stored, dist, meta, sha256, blake2b, write_sidecar=False)
+    return make_record(storage, stored, dist, meta, sha256, blake2b, sidecar=False)
 
 
 def _blake2b(data: bytes) -> str:
@@ -183,14 +183,14 @@ def make_record(
     sha256: str,
     blake2b: str,
     *,
-    write_sidecar: bool = True,
+    sidecar: bool = True,
 ) -> FileRecord:
     """The record of a stored file whose metadata and digests are known; writes the sidecar
-    (an upload does: its metadata is in memory now) unless `write_sidecar` is False."""
+    (an upload does: its metadata is in memory now) unless `sidecar` is False."""
     metadata_sha256 = None
     if serves_pep658(dist, meta):
         metadata_sha256 = hashlib.sha256(meta.raw).hexdigest()
-        if write_sidecar:
+        if sidecar:
             try:
                 storage.write_state(metadata_state_name(stored.filename), meta.raw, durable=False)
             except OSError:
