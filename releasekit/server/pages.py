@@ -209,7 +209,9 @@ class PageSet:
     them. The root lists pending projects too.
     """
 
-    def __init__(self, catalogue: Catalogue, storage: Storage, *, keep: int = KEEP_PROJECTS) -> None:
+    def __init__(
+        self, catalogue: Catalogue, storage: Storage, *, keep: int = KEEP_PROJECTS
+    ) -> None:
         self.catalogue = catalogue
         self.storage = storage
         self.provenance = ProvenanceStore(storage)  # PEP 740: which files link to provenance
