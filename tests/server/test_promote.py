@@ -17,6 +17,7 @@ import pytest
 from releasekit.server.indexes import IndexConfig, create_index
 from releasekit.server.localstore import LocalStorage
 from releasekit.server.maintenance import reindex, set_project_status, set_yanked
+from releasekit.server.metadata import parse_filename, read_metadata
 from releasekit.server.process import make_storage
 from releasekit.server.promote import (
     PromoteRefused,
@@ -79,7 +80,7 @@ def indexes(tmp_path: Path) -> Indexes:
     made = Indexes(packages, settings, dists)
     made.put("staging", make_wheel(dists, "alpha", "1.0"))
     made.put("staging", make_sdist(dists, "alpha", "1.0"))
-    reindex(made.store("staging"))  # as a served index: catalogue, sidecars, pages
+    reindex(made.store("staging"))  # as a served index: catalogue and pages
     return made
 
 
@@ -108,8 +109,9 @@ def test_the_exact_files_move_with_upload_time_sidecars_and_provenance(indexes: 
         assert (prod / name).read_bytes() == (staging / name).read_bytes()
         assert (prod / name).stat().st_mtime_ns == UPLOADED_NS
         assert {f.filename: f.sha256 for f in promotion.files}[name] == _sha256(staging / name)
-        sidecar = f".releasekit/metadata/{name}.metadata"
-        assert (prod / sidecar).read_bytes() == (staging / sidecar).read_bytes()
+        # The source writes its own sidecar at its first request: compare with its METADATA.
+        metadata = read_metadata(staging / name, parse_filename(name)).raw
+        assert (prod / f".releasekit/metadata/{name}.metadata").read_bytes() == metadata
     assert (prod / f".releasekit/provenance/{WHEEL}.json").read_text() == provenance
     index = json.loads((prod / ".releasekit/provenance/index.json").read_text())
     assert index == {WHEEL: _sha256(staging / WHEEL)}
