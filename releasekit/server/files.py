@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 SMALL_FILE = 1024 * 1024
 # Bytes of small files kept in memory per worker: part of the 100 MiB RSS budget per worker
 # (local files beyond it go out by sendfile, which needs no copy in memory).
-CACHE_BYTES = 16 * 1024 * 1024
+CACHE_BYTES = 8 * 1024 * 1024
 OCTETS = "application/octet-stream"
 _RANGE = re.compile(r"bytes=(\d{0,18})-(\d{0,18})")  # bounded: no huge-int parsing
 _KEPT_304 = (b"etag", b"cache-control", b"last-modified")
