@@ -273,3 +273,21 @@ def test_a_readiness_probe_leaves_the_directory_unchanged(corpus: Path) -> None:
     # root may write anywhere; the refusal is checked where it applies
     if os.geteuid() != 0:
         assert not LocalStorage(corpus / "ro").writable()
+
+
+def test_metadata_of_a_file_replaced_behind_our_back_is_not_served(corpus: Path) -> None:
+    """The sidecar is made from the archive at its first request: if the archive is no longer
+    the one that was indexed, its metadata is refused, never served under the old hash."""
+    settings = load_settings({"packages_dir": corpus, "authenticate": "."}, env={})
+    app = create_app(LocalStorage(corpus), settings)  # no lifespan: no poller notices
+    client = TestClient(app)
+    wheel = "wheel_2-1.0-py3-none-any.whl"
+    page = client.get("/simple/wheel-2/", headers={"accept": JSON}).json()
+    assert any(f["filename"] == wheel and f["core-metadata"] for f in page["files"])
+    other = corpus.parent / "other"
+    other.mkdir()
+    replacement = make_wheel(other, "wheel-2", "1.0", requires_python=">=3.99")
+    (corpus / wheel).write_bytes(replacement.read_bytes())
+    response = client.get(f"/packages/{wheel}.metadata")
+    assert response.status_code == 404
+    assert not (corpus / ".releasekit" / "metadata" / f"{wheel}.metadata").exists()
