@@ -16,6 +16,7 @@ from releasekit.errors import IndexServerError
 from releasekit.server.indexes import (
     ROOT_INDEX,
     IndexConfig,
+    config_for,
     create_index,
     read_registry,
     remove_index,
@@ -123,3 +124,52 @@ def remove_command(
     for stored in files:
         own.delete(stored.filename)
     click.echo(f"removed index {name}" + (f" and its {len(files)} files" if files else ""))
+
+
+@index_group.command("upstream")
+@click.argument("name")
+@click.option("--url", help="The upstream simple index, e.g. https://pypi.org/simple/.")
+@click.option("--cooldown", help="Offer only files public upstream this long (7d, 12h, 0).")
+@click.option("--reserve", multiple=True, help="Never read names matching this glob upstream.")
+@click.option("--offline/--online", default=None, help="Serve only what is cached (air-gapped).")
+@click.option("--off", is_flag=True, help="Stop reading through (the cache is kept).")
+@click.option("--ttl", help="How long a cached project page stays fresh (default 10m).")
+@click.option("--allow-host", multiple=True, help="Another host file links may name.")
+@click.option("--timeout", type=click.FloatRange(min=0.1), help="Page deadline, seconds.")
+@click.option("--max-page-size", type=click.IntRange(min=1024), help="Largest page, bytes.")
+@packages_dir_option
+@_STORAGE
+@_CONFIG
+def upstream_command(
+    name: str,
+    off: bool,
+    reserve: tuple[str, ...],
+    allow_host: tuple[str, ...],
+    packages_dir: Path | None,
+    storage: str | None,
+    config_file: Path | None,
+    **options: Any,
+) -> None:
+    """Read projects NAME does not hold through an upstream index (off by default).
+
+    Local names and --reserve globs never come from upstream. Without options: show it.
+    """
+    from releasekit.server.upstream import (
+        UpstreamChange,
+        configure_upstream,
+        describe,
+        parse_upstream,
+    )
+
+    given = {key: value for key, value in options.items() if value is not None}
+    if off and (given or reserve or allow_host):
+        raise click.UsageError("--off takes no other upstream option")
+    change = UpstreamChange(
+        off=off, reserve=reserve or None, allow_hosts=allow_host or None, **given
+    )
+    root = root_storage(config_file, packages_dir, storage)
+    if change == UpstreamChange():
+        config = config_for(read_registry(root), name)
+    else:
+        config = configure_upstream(root, name, change)
+    click.echo(f"{config.name}: {describe(parse_upstream(config.upstream))}")

@@ -31,6 +31,7 @@ from releasekit.server.faults import StorageFaults
 from releasekit.server.find_links import find_links_page
 from releasekit.server.front import IndexFront
 from releasekit.server.gate import auth_request
+from releasekit.server.indexes import ROOT_INDEX
 from releasekit.server.metrics import CONTENT_TYPE as METRICS_TYPE
 from releasekit.server.metrics import Metrics, metrics_token_matches, multiprocess_dir_from_env
 from releasekit.server.oidc import TrustedPublisher, load_trusted_publishing
@@ -50,6 +51,7 @@ from releasekit.server.state import (
 from releasekit.server.storage import Storage, StorageUnavailable
 from releasekit.server.throttle import ThrottlePolicy
 from releasekit.server.upload_route import upload_endpoint
+from releasekit.server.upstream_state import UpstreamState, cache_storage, local_project
 from releasekit.server.welcome import welcome_endpoint
 
 logger = logging.getLogger("releasekit.server")
@@ -127,6 +129,14 @@ def create_app(
     state = IndexState(storage, settings, authenticator, catalogue, pages, counters)
     catalogue.on_indexed = counters.files_indexed.inc
     state.try_lead()
+    state.upstream = UpstreamState(
+        registry=storage,
+        index=ROOT_INDEX,
+        cache=cache_storage(settings, ROOT_INDEX),
+        metrics=counters,
+        is_local=lambda project: local_project(catalogue, project),
+        reload_every=settings.poll_interval,
+    )
     if settings.trusted_publishing is not None:
         config = load_trusted_publishing(settings.trusted_publishing)
         state.publisher = TrustedPublisher(config, settings.effective_tokens_file)

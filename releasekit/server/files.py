@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from starlette.types import Receive, Scope, Send
 
     from releasekit.server.state import IndexState
+    from releasekit.server.storage import Storage
 
 SMALL_FILE = 1024 * 1024
 # Bytes of small files kept in memory per worker: part of the 100 MiB RSS budget per worker
@@ -100,7 +101,7 @@ async def send_package(
 ) -> None:
     """Answer a GET/HEAD of `/packages/<name>`: auth, 304, then the bytes."""
     name = scope["path"][len("/packages/") :]  # ASGI paths arrive percent-decoded
-    served = await _lookup(state, scope, name, send)
+    served = await _lookup(state, scope, receive, name, send)
     if served is None:
         return
     asked = dict(scope["headers"])
@@ -140,11 +141,15 @@ async def send_package(
         )
         await response(scope, receive, send)
         return
-    await _stream(state, served, asked.get(b"range"), scope, receive, send)
+    max_age = state.settings.cache_control
+    await stream_stored(state.storage, max_age, served, asked.get(b"range"), scope, receive, send)
 
 
-async def _lookup(state: IndexState, scope: Scope, name: str, send: Send) -> Served | None:
-    """The record (or pending file) behind `name`, authorized; None once a refusal is sent."""
+async def _lookup(
+    state: IndexState, scope: Scope, receive: Receive, name: str, send: Send
+) -> Served | None:
+    """The record (or pending file) behind `name`, authorized; None once an answer is sent
+    (a refusal, or a file of the index's upstream)."""
     is_metadata = name.endswith(".metadata")
     filename = name.removesuffix(".metadata") if is_metadata else name
     if state.catalogue.log_moved():
@@ -159,7 +164,11 @@ async def _lookup(state: IndexState, scope: Scope, name: str, send: Send) -> Ser
         waiting = state.catalogue.pending.get(filename) if record is None else None
     project = record.project if record else waiting.project if waiting else None
     if project is None:
-        await _not_found(send, name)
+        # Not a file of this index: maybe one of its upstream (never for a local project).
+        from releasekit.server.upstream_route import send_upstream_file
+
+        if not await send_upstream_file(state, scope, receive, send, name):
+            await _not_found(send, name)
         return None
     auth = dict(scope["headers"]).get(b"authorization")
     client = scope.get("client")
@@ -242,8 +251,9 @@ def _str_headers(served: Served, max_age: int) -> dict[str, str]:
     return {k.decode(): v.decode() for k, v in file_headers(served, None, max_age)}
 
 
-async def _stream(
-    state: IndexState,
+async def stream_stored(
+    storage: Storage,
+    max_age: int,
     served: Served,
     range_header: bytes | None,
     scope: Scope,
@@ -251,12 +261,12 @@ async def _stream(
     send: Send,
 ) -> None:
     """Stream from the storage: the whole file, or one byte range (uv reads wheels by range)."""
-    stored = await run_in_threadpool(state.storage.stat, served.filename)
+    stored = await run_in_threadpool(storage.stat, served.filename)
     if stored is None:
         await _not_found(send, served.filename)
         return
     size, status, start, length = stored.size, 200, 0, stored.size
-    headers = _str_headers(served, state.settings.cache_control)
+    headers = _str_headers(served, max_age)
     asked = range_header.decode("latin-1") if range_header else None
     wanted = parse_range(asked, size) if asked else None
     if wanted == "unsatisfiable":
@@ -272,7 +282,7 @@ async def _stream(
     if scope["method"] == "HEAD":
         await send_raw(send, status, [(k.encode(), v.encode()) for k, v in headers.items()], b"")
         return
-    chunks = await run_in_threadpool(state.storage.read_range, served.filename, start, length)
+    chunks = await run_in_threadpool(storage.read_range, served.filename, start, length)
     response = StreamingResponse(iterate_in_threadpool(chunks), status, headers)
     await response(scope, receive, send)
 

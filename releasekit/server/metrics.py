@@ -137,6 +137,19 @@ class Metrics:
             ["index"],
             registry=self.registry,
         )
+        self.upstream_fetches = Counter(
+            "releasekit_upstream_fetches",
+            "Upstream reads by index, kind (page, file, metadata) and outcome",
+            ["index", "kind", "outcome"],
+            registry=self.registry,
+        )
+        self.upstream_seconds = Histogram(
+            "releasekit_upstream_fetch_duration_seconds",
+            "Time spent fetching from an upstream, by index and kind",
+            ["index", "kind"],
+            buckets=_BUCKETS,
+            registry=self.registry,
+        )
         self.registry.register(_StoredCollector(catalogue))
         if multiprocess_dir is None:
             self.registry.register(ProcessCollector(registry=None))

@@ -19,6 +19,7 @@ from releasekit.server.auth import AuthError
 from releasekit.server.metadata import normalize
 from releasekit.server.negotiation import negotiate
 from releasekit.server.problems import raw_problem, send_auth_failure, send_raw
+from releasekit.server.upstream_route import send_upstream_page
 
 if TYPE_CHECKING:
     from starlette.types import Scope, Send
@@ -91,6 +92,8 @@ async def send_simple(state: IndexState, scope: Scope, path: str, send: Send) ->
     pages = state.pages
     page_set = pages.root if project is None else pages.project(project)
     if page_set is None:
+        if project is not None and await send_upstream_page(state, scope, send, project, fmt):
+            return  # not local: read through the index's upstream
         await _unknown_project(state, send, project or "", query)
         return
     page = page_set[fmt]

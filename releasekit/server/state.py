@@ -21,6 +21,7 @@ from releasekit.server.pages import PageSet
 from releasekit.server.problems import auth_problem as auth_problem
 from releasekit.server.settings import Settings
 from releasekit.server.storage import Storage
+from releasekit.server.upstream_state import UpstreamState
 
 logger = logging.getLogger("releasekit.server")
 
@@ -52,6 +53,7 @@ class IndexState:
     pages: PageSet
     metrics: Metrics
     publisher: TrustedPublisher | None = None  # trusted publishing, when configured
+    upstream: UpstreamState | None = None  # read-through upstream (upstream_state.py)
     stop: threading.Event = field(default_factory=threading.Event)
     # Of the processes serving one store, the leader indexes the backlog and writes the
     # catalogue cache; the others follow the change log (the leader's results included).
