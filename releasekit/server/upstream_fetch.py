@@ -7,6 +7,8 @@ Authorization is never forwarded, and netrc and proxy variables are not read (`t
 
     UpstreamError          a failure to name in a 502 / 504 problem
       UpstreamTimeout      the deadline passed (504)
+      HashMismatch         the bytes are not the ones the page lists (502, nothing kept)
+    NotCached              offline, and never cached (404)
 """
 
 from __future__ import annotations
@@ -47,6 +49,15 @@ class UpstreamTimeout(UpstreamError):
 
 class HashMismatch(UpstreamError):
     code = "upstream-hash-mismatch"
+
+
+class NotCached(Exception):
+    """Offline, and the page or file asked for was never cached."""
+
+
+def outcome_label(exc: UpstreamError) -> str:
+    """The metrics outcome of a failure: `failed`, `timeout`, `hash_mismatch`."""
+    return exc.code.removeprefix("upstream-").replace("-", "_")
 
 
 @dataclass(frozen=True)

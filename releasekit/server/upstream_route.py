@@ -18,10 +18,10 @@ from releasekit.server.files import OCTETS, Served, file_headers, stream_stored
 from releasekit.server.metadata import ArchiveError
 from releasekit.server.problems import raw_problem, send_auth_failure, send_raw
 from releasekit.server.upstream import UpstreamConfig, reserved_by
-from releasekit.server.upstream_fetch import UpstreamError
+from releasekit.server.upstream_fetch import NotCached, UpstreamError
 from releasekit.server.upstream_listing import UpstreamFile, offered
 from releasekit.server.upstream_pages import upstream_page
-from releasekit.server.upstream_state import NotCached, PageResult, UpstreamState
+from releasekit.server.upstream_state import PageResult, UpstreamState
 
 if TYPE_CHECKING:
     from starlette.types import Receive, Scope, Send
@@ -81,7 +81,8 @@ def _notes(config: UpstreamConfig, result: PageResult, withheld: int) -> Headers
         )
         notes.append((b"x-releasekit-withheld", text.encode()))
     if result.stale is not None:
-        reason = result.stale.encode("latin-1", "replace")[:300]
+        # Printable ASCII only: the reason may quote what upstream sent (a Location, say).
+        reason = "".join(c if " " <= c <= "~" else "?" for c in result.stale)[:300].encode()
         notes.append((b"warning", b'110 releasekit "Response is Stale"'))
         notes.append((b"x-releasekit-stale", reason))
     return tuple(notes)
@@ -154,10 +155,10 @@ async def send_upstream_file(
         return False
     try:
         if is_metadata:
-            data = await upstream.metadata(entry, config)
+            data = await upstream.files.metadata(entry, config)
             await _send_metadata(scope, send, entry, data, state.settings.cache_control)
             return True
-        stored = await upstream.file(entry, config)
+        stored = await upstream.files.file(entry, config)
     except NotCached:
         detail = f"{name} is not in the upstream cache of this offline index"
         await send_raw(send, 404, *raw_problem(404, detail, "offline-not-cached"))

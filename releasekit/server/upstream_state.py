@@ -12,7 +12,6 @@ sha256 in `sha256/<file>`, pages in `pages/<project>.json`, PEP 658 metadata in
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import math
 import time
@@ -25,22 +24,24 @@ from urllib.parse import quote
 from starlette.concurrency import run_in_threadpool
 
 from releasekit.errors import ReleaseError
-from releasekit.server.catalogue import Catalogue, filename_project, hash_stored
+from releasekit.server.catalogue import Catalogue, filename_project
 from releasekit.server.indexes import config_for, read_registry
 from releasekit.server.metadata import ArchiveError
 from releasekit.server.metrics import Metrics
-from releasekit.server.storage import Storage, StoredFile
-from releasekit.server.upstream import UpstreamConfig, parse_upstream
-from releasekit.server.upstream_fetch import PAGE_ACCEPT, HashMismatch, UpstreamError, fetch
-from releasekit.server.upstream_listing import Listing, UpstreamFile, parse_page
+from releasekit.server.storage import Storage
+from releasekit.server.upstream import UpstreamConfig, describe, parse_upstream
+from releasekit.server.upstream_fetch import (
+    PAGE_ACCEPT,
+    NotCached,
+    UpstreamError,
+    fetch,
+    outcome_label,
+)
+from releasekit.server.upstream_files import UpstreamFiles
+from releasekit.server.upstream_listing import Listing, parse_page
 
 logger = logging.getLogger("releasekit.server.upstream")
 MEMORY_LISTINGS = 256
-MAX_METADATA = 16 * 1024 * 1024
-
-
-class NotCached(Exception):
-    """Offline, and the page or file asked for was never cached."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ class UpstreamState:
         self._listings: OrderedDict[str, Listing] = OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
         self._prepared = False
+        self.files = UpstreamFiles(cache, self._count, self._prepare)
 
     # -- settings ------------------------------------------------------------------------------
     async def config(self) -> UpstreamConfig | None:
@@ -112,9 +114,13 @@ class UpstreamState:
         if time.monotonic() - self._checked >= self.reload_every:
             self._checked = time.monotonic()
             try:
-                self._config = await run_in_threadpool(self._read_config)
-            except ReleaseError as exc:  # keep the last good settings; say why once per read
+                config = await run_in_threadpool(self._read_config)
+            except ReleaseError as exc:  # keep the last good settings; say why
                 logger.error("upstream settings of index %s unreadable: %s", self.index, exc)
+                return self._config
+            if config != self._config:
+                logger.info("index %s: %s", self.index, describe(config))
+            self._config = config
         return self._config
 
     def _read_config(self) -> UpstreamConfig | None:
@@ -189,7 +195,7 @@ class UpstreamState:
                 None if fetched is None else parse_page(project, fetched, config, self.clock())
             )
         except UpstreamError as exc:
-            self._count("page", exc.code.removeprefix("upstream-"), started)
+            self._count("page", outcome_label(exc), started)
             raise
         if listing is None:
             self._count("page", "not_found", started)
@@ -216,108 +222,3 @@ class UpstreamState:
         if not self._prepared:
             self.cache.prepare()
             self._prepared = True
-
-    # -- files ---------------------------------------------------------------------------------
-    def _cached_file(self, entry: UpstreamFile) -> StoredFile | None:
-        """The cached copy when it holds the bytes upstream lists; HashMismatch when upstream
-        now lists other bytes under the same name."""
-        stored = self.cache.stat(entry.filename)
-        if stored is None:
-            return None
-        raw = self.cache.read_state(f"sha256/{entry.filename}")
-        if raw is None:  # stored, then the process died before anything else: hash it now
-            raw = hash_stored(self.cache, entry.filename)[0].encode()
-            self.cache.write_state(f"sha256/{entry.filename}", raw)
-        if raw.decode() != entry.sha256:
-            raise HashMismatch(
-                f"upstream now lists sha256 {entry.sha256} for {entry.filename}, but the copy "
-                f"cached earlier has {raw.decode()}: a file never changes its bytes on an honest "
-                "index; remove the cached copy if upstream really replaced it"
-            )
-        return stored
-
-    async def file(self, entry: UpstreamFile, config: UpstreamConfig) -> StoredFile:
-        """The cached copy of `entry`, fetched and verified first when missing."""
-        stored = await run_in_threadpool(self._cached_file, entry)
-        if stored is not None:
-            self._count("file", "cached")
-            return stored
-        if config.offline:
-            self._count("file", "offline_miss")
-            raise NotCached(entry.filename)
-        async with self._lock(f"file:{entry.filename}"):
-            stored = await run_in_threadpool(self._cached_file, entry)
-            if stored is not None:
-                return stored
-            started = time.monotonic()
-            try:
-                stored = await self._download(entry, config)
-            except UpstreamError as exc:
-                self._count("file", exc.code.removeprefix("upstream-"), started)
-                logger.warning("upstream file %s refused: %s", entry.url, exc)
-                raise
-            finally:
-                self._locks.pop(f"file:{entry.filename}", None)
-            self._count("file", "ok", started)
-            logger.info("cached upstream file %s (%d bytes)", entry.url, stored.size)
-            return stored
-
-    async def _download(self, entry: UpstreamFile, config: UpstreamConfig) -> StoredFile:
-        await run_in_threadpool(self._prepare)
-        upload = await run_in_threadpool(self.cache.new_upload)
-        try:
-            limit = config.max_file_size if entry.size is None else entry.size
-            fetched = await fetch(
-                entry.url,
-                config,
-                accept="*/*",
-                limit=min(limit, config.max_file_size),
-                deadline=config.timeout * 10,
-                sink=upload.write,
-            )
-            if fetched is None:
-                raise UpstreamError(f"upstream no longer has {entry.url} (404)")
-            if fetched.sha256 != entry.sha256:
-                raise HashMismatch(
-                    f"upstream sent {entry.filename} with sha256 {fetched.sha256}, but its page "
-                    f"lists {entry.sha256}: nothing was cached; try again later or ask the "
-                    "upstream's admin"
-                )
-            mtime_ns = None if entry.uploaded is None else int(entry.uploaded * 1e9)
-            return await run_in_threadpool(self._keep, upload, entry, mtime_ns)
-        finally:
-            await run_in_threadpool(upload.abort)
-
-    def _keep(self, upload: Any, entry: UpstreamFile, mtime_ns: int | None) -> StoredFile:
-        # The verified hash first: a copy is never without it (both racers verified the same).
-        self.cache.write_state(f"sha256/{entry.filename}", entry.sha256.encode())
-        stored: StoredFile | None = upload.create(entry.filename, mtime_ns=mtime_ns)
-        return stored or self.cache.stat(entry.filename) or StoredFile(entry.filename, 0, 0)
-
-    async def metadata(self, entry: UpstreamFile, config: UpstreamConfig) -> bytes:
-        """The PEP 658 metadata of `entry`, verified against the hash upstream listed."""
-        name = f"metadata/{entry.filename}.metadata"
-        data = await run_in_threadpool(self.cache.read_state, name)
-        if data is not None and hashlib.sha256(data).hexdigest() == entry.metadata_sha256:
-            return data
-        if config.offline:
-            self._count("metadata", "offline_miss")
-            raise NotCached(entry.filename + ".metadata")
-        started = time.monotonic()
-        fetched = await fetch(
-            entry.url + ".metadata",
-            config,
-            accept="*/*",
-            limit=MAX_METADATA,
-            deadline=config.timeout,
-        )
-        if fetched is None or fetched.sha256 != entry.metadata_sha256:
-            self._count("metadata", "hash_mismatch", started)
-            raise HashMismatch(
-                f"upstream's metadata of {entry.filename} is missing or does not match the "
-                "sha256 its page lists: nothing was cached"
-            )
-        self._count("metadata", "ok", started)
-        await run_in_threadpool(self._prepare)
-        await run_in_threadpool(self.cache.write_state, name, fetched.body, durable=False)
-        return fetched.body
