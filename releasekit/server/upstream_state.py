@@ -42,6 +42,7 @@ from releasekit.server.upstream_listing import Listing, parse_page
 
 logger = logging.getLogger("releasekit.server.upstream")
 MEMORY_LISTINGS = 256
+MEMORY_MISSING = 4096
 
 
 @dataclass(frozen=True)
@@ -104,9 +105,19 @@ class UpstreamState:
         self._config: UpstreamConfig | None = None
         self._checked = -math.inf
         self._listings: OrderedDict[str, Listing] = OrderedDict()
+        # Names upstream answered 404 for, and when: asked again only after the ttl, so a
+        # client cannot turn requests for made-up names into as many upstream requests.
+        self._missing: OrderedDict[str, float] = OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
         self._prepared = False
         self.files = UpstreamFiles(cache, self._count, self._prepare)
+        try:  # read once now, so the start-up log says what the index reads through
+            self._config = self._read_config()
+            self._checked = time.monotonic()
+        except ReleaseError as exc:
+            logger.error("upstream settings of index %s unreadable: %s", self.index, exc)
+        if self._config is not None:
+            logger.info("index %s: %s", self.index, describe(self._config))
 
     # -- settings ------------------------------------------------------------------------------
     async def config(self) -> UpstreamConfig | None:
@@ -163,6 +174,9 @@ class UpstreamState:
             return PageResult(cached)
         if cached is not None and self.clock() - cached.fetched < config.ttl:
             return PageResult(cached)
+        missed = self._missing.get(project)
+        if cached is None and missed is not None and self.clock() - missed < config.ttl:
+            return PageResult(None)
         lock = self._lock(f"page:{project}")
         async with lock:
             latest = self._listings.get(project)
@@ -198,6 +212,10 @@ class UpstreamState:
             self._count("page", outcome_label(exc), started)
             raise
         if listing is None:
+            self._missing[project] = self.clock()
+            self._missing.move_to_end(project)
+            while len(self._missing) > MEMORY_MISSING:
+                self._missing.popitem(last=False)
             self._count("page", "not_found", started)
             logger.info("upstream %s has no project %s", config.url, project)
             return None
@@ -211,6 +229,7 @@ class UpstreamState:
             (time.monotonic() - started) * 1000,
         )
         await run_in_threadpool(self._store_page, listing)
+        self._missing.pop(project, None)
         self._remember(listing)
         return listing
 

@@ -7,11 +7,13 @@ The upstream's files get their upload times from their mtimes, set before it ind
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,6 +123,7 @@ def start_pair(tmp_path: Path, *options: str) -> Pair:
         ("yanklib", "1.1", OLD),
         ("cachedlib", "1.0", OLD),
         ("uncachedlib", "1.0", OLD),
+        ("racelib", "1.0", OLD),
     ):
         upstream_wheel(upstream_packages, name, version, uploaded=uploaded)
     packages = tmp_path / "ours"
@@ -227,6 +230,21 @@ def test_an_upstream_yank_is_mirrored(pair: Pair, tmp_path: Path) -> None:
     result = pip_install(pair, tmp_path / "pip", "yanklib")
     assert result.returncode == 0, result.stdout + result.stderr
     assert installed_version(tmp_path / "pip", "yanklib") == "1.0"
+
+
+def test_concurrent_first_downloads_all_get_the_verified_bytes_and_one_copy(pair: Pair) -> None:
+    name = "racelib-1.0-py3-none-any.whl"
+    expected = (pair.upstream_packages / name).read_bytes()
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(
+            pool.map(lambda _: httpx2.get(f"{pair.url}/packages/{name}", timeout=60), range(8))
+        )
+    assert {(a.status_code, hashlib.sha256(a.content).hexdigest()) for a in answers} == {
+        (200, hashlib.sha256(expected).hexdigest())
+    }
+    cache = pair.packages / ".upstream" / "root"
+    assert [p.name for p in cache.iterdir() if p.name.startswith("racelib")] == [name]
+    assert not [p for p in cache.iterdir() if p.name.startswith(".releasekit-upload-")]
 
 
 def test_metrics_count_upstream_fetches(pair: Pair) -> None:
