@@ -51,7 +51,12 @@ from releasekit.server.state import (
 from releasekit.server.storage import Storage, StorageUnavailable
 from releasekit.server.throttle import ThrottlePolicy
 from releasekit.server.upload_route import upload_endpoint
-from releasekit.server.upstream_state import UpstreamState, cache_storage, local_project
+from releasekit.server.upstream_state import (
+    UpstreamState,
+    cache_storage,
+    local_project,
+    registry_reader,
+)
 from releasekit.server.welcome import welcome_endpoint
 
 logger = logging.getLogger("releasekit.server")
@@ -130,7 +135,7 @@ def create_app(
     catalogue.on_indexed = counters.files_indexed.inc
     state.try_lead()
     state.upstream = UpstreamState(
-        registry=storage,
+        read_settings=registry_reader(storage),
         index=ROOT_INDEX,
         cache=cache_storage(settings, ROOT_INDEX),
         metrics=counters,

@@ -22,6 +22,7 @@ from releasekit.server.upstream_fetch import Fetched, UpstreamError, allowed
 JSON_TYPES = ("application/vnd.pypi.simple.v1+json", "application/vnd.pypi.simple.latest+json")
 HTML_TYPES = ("application/vnd.pypi.simple.v1+html", "text/html")
 _HEX64 = frozenset("0123456789abcdef")
+MAX_FILENAME = 200
 
 
 @dataclass(frozen=True)
@@ -121,8 +122,8 @@ def _check(
 ) -> UpstreamFile | None:
     """One entry as a file we may serve, or None (dropped)."""
     url, filename = entry.get("url"), entry.get("filename")
-    if not isinstance(url, str) or not isinstance(filename, str):
-        return None
+    if not isinstance(url, str) or not isinstance(filename, str) or len(filename) > MAX_FILENAME:
+        return None  # too long for the cache's names (`metadata/<file>.metadata`)
     absolute = urljoin(base, url).split("#", 1)[0]
     # uv and pip take the name from the link; both must agree, and be this project's file.
     if unquote(urlsplit(absolute).path.rsplit("/", 1)[-1]) != filename:

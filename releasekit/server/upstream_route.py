@@ -30,12 +30,13 @@ if TYPE_CHECKING:
     from releasekit.server.state import IndexState
 
 Headers = tuple[tuple[bytes, bytes], ...]
+MAX_NAME = 200
 
 
 async def _active(state: IndexState, project: str) -> tuple[UpstreamState, UpstreamConfig] | None:
     upstream = state.upstream
-    if upstream is None:
-        return None
+    if upstream is None or len(project) > MAX_NAME:
+        return None  # no upstream; or a name no index has, not worth an upstream request
     config = await upstream.config()
     if config is None or upstream.is_local(project):
         return None

@@ -5,8 +5,9 @@ its own (`<packages>/.upstream/<index>/` or `<prefix>/upstream/<index>`), apart 
 index's files: a cached upstream file never makes a project local, and `server remove`,
 retention and promote never see it. In the cache store, files sit by filename, their verified
 sha256 in `sha256/<file>`, pages in `pages/<project>.json`, PEP 658 metadata in
-`metadata/<file>.metadata`. The settings are re-read from the registry at most every
-`reload_every` seconds, so `releasekit server index upstream` takes effect without a restart.
+`metadata/<file>.metadata`. The settings (`read_settings`: the raw registry object) are re-read
+at most every `reload_every` seconds, so `releasekit server index upstream` takes effect
+without a restart.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -25,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from releasekit.errors import ReleaseError
 from releasekit.server.catalogue import Catalogue, filename_project
-from releasekit.server.indexes import config_for, read_registry
+from releasekit.server.indexes import ROOT_INDEX, config_for, read_registry
 from releasekit.server.metadata import ArchiveError
 from releasekit.server.metrics import Metrics
 from releasekit.server.storage import Storage
@@ -81,13 +82,18 @@ def cache_storage(settings: Any, index: str) -> Storage:
     return LocalStorage(settings.packages_dir / ".upstream" / index)
 
 
+def registry_reader(root: Storage, index: str = ROOT_INDEX) -> Callable[[], Any]:
+    """Reads `index`'s raw upstream settings from the registry in the root store, each call."""
+    return lambda: config_for(read_registry(root), index).upstream
+
+
 class UpstreamState:
     """The upstream of one index: settings, page cache, file cache, metrics."""
 
     def __init__(
         self,
         *,
-        registry: Storage,
+        read_settings: Callable[[], Mapping[str, Any] | None],
         index: str,
         cache: Storage,
         metrics: Metrics,
@@ -95,7 +101,7 @@ class UpstreamState:
         reload_every: float = 1.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.registry = registry
+        self.read_settings = read_settings
         self.index = index
         self.cache = cache
         self.metrics = metrics
@@ -135,8 +141,7 @@ class UpstreamState:
         return self._config
 
     def _read_config(self) -> UpstreamConfig | None:
-        entry = config_for(read_registry(self.registry), self.index)
-        return parse_upstream(entry.upstream)
+        return parse_upstream(self.read_settings())
 
     def _count(self, kind: str, outcome: str, started: float | None = None) -> None:
         self.metrics.upstream_fetches.labels(self.index, kind, outcome).inc()

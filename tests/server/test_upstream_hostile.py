@@ -147,6 +147,7 @@ def test_bad_entries_in_a_page_are_dropped(
             entry("otherlib-1.0-py3-none-any.whl", wheel),
             {**entry("goodlib-6.0-py3-none-any.whl", wheel), "hashes": {"md5": "0" * 32}},
             {"filename": 7, "url": None},
+            entry(f"goodlib-1.0.{'1' * 250}-py3-none-any.whl", wheel),
         ]
     )  # fmt: skip
     client = index()
