@@ -165,6 +165,11 @@ def test_an_upstream_only_name_older_than_the_cooldown_installs_with_pip_and_uv(
     assert (cached / "oldlib-1.1-py3-none-any.whl").is_file()
     root = httpx2.get(f"{pair.url}/simple/", headers={"accept": JSON}).json()
     assert [p["name"] for p in root["projects"]] == ["shadowed"]
+    remove = [sys.executable, "-m", "releasekit", "server", "remove", "oldlib", "1.1"]
+    refused = run(*remove, "-D", pair.packages)
+    assert refused.returncode == 1
+    assert "project 'oldlib' is not on this index" in refused.stderr
+    assert (cached / "oldlib-1.1-py3-none-any.whl").is_file()
 
 
 def test_a_fresh_upload_upstream_is_not_offered(pair: Pair, tmp_path: Path) -> None:

@@ -275,3 +275,15 @@ def test_the_reserve_holds_for_every_spelling(stub: Stub, index: Callable[..., T
         file = client.get(f"/packages/{spelling.replace('-', '_')}-1.0-py3-none-any.whl")
         assert file.json()["code"] == "reserved-name"
     assert stub.seen == []
+
+
+def test_a_local_file_that_cannot_be_read_still_keeps_its_name_local(
+    stub: Stub, index: Callable[..., TestClient], packages: Path, wheel: bytes
+) -> None:
+    stub.routes["/simple/goodlib/"] = page([entry("goodlib-1.0-py3-none-any.whl", wheel)])
+    (packages / "goodlib-0.1-py3-none-any.whl").write_bytes(b"not a zip")
+    client = index()
+    response = client.get("/simple/goodlib/", headers={"accept": JSON})
+    assert response.status_code == 404
+    assert response.json()["code"] == "unknown-project"
+    assert stub.seen == []
