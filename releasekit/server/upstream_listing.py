@@ -22,6 +22,7 @@ from releasekit.server.upstream_fetch import Fetched, UpstreamError, allowed
 JSON_TYPES = ("application/vnd.pypi.simple.v1+json", "application/vnd.pypi.simple.latest+json")
 HTML_TYPES = ("application/vnd.pypi.simple.v1+html", "text/html")
 _HEX64 = frozenset("0123456789abcdef")
+STATUSES = ("active", "archived", "quarantined", "deprecated")
 MAX_FILENAME = 200
 
 
@@ -49,6 +50,8 @@ class Listing:
     source: str  # "json" or "html"
     files: tuple[UpstreamFile, ...]
     dropped: int = 0
+    status: str | None = None  # PEP 792 project status upstream gave (None: active)
+    status_reason: str | None = None
 
     def to_bytes(self) -> bytes:
         data = asdict(self)
@@ -74,8 +77,11 @@ class Listing:
 def offered(listing: Listing, cooldown: int, now: float) -> tuple[list[UpstreamFile], int]:
     """The files old enough to offer, and how many were withheld by the cooldown.
 
-    With a cooldown, a file without an upload time is withheld: its age cannot be known.
+    With a cooldown, a file without an upload time is withheld: its age cannot be known. A
+    project upstream quarantined (PEP 792) offers nothing, whatever its page still lists.
     """
+    if listing.status == "quarantined":
+        return [], len(listing.files)
     if cooldown <= 0:
         return list(listing.files), 0
     kept = [f for f in listing.files if f.uploaded is not None and now - f.uploaded >= cooldown]
@@ -85,9 +91,9 @@ def offered(listing: Listing, cooldown: int, now: float) -> tuple[list[UpstreamF
 def parse_page(project: str, page: Fetched, config: UpstreamConfig, now: float) -> Listing:
     """The listing of `project` from an upstream page; UpstreamError if it is not one."""
     if page.content_type in JSON_TYPES:
-        raw, source = _json_entries(page), "json"
+        (raw, status), source = _json_entries(page), "json"
     elif page.content_type in HTML_TYPES:
-        raw, source = _html_entries(page), "html"
+        (raw, status), source = _html_entries(page), "html"
     else:
         raise UpstreamError(
             f"upstream {config.url} answered {page.url} with Content-Type "
@@ -101,10 +107,20 @@ def parse_page(project: str, page: Fetched, config: UpstreamConfig, now: float) 
             continue
         seen.add(checked.filename)
         files.append(checked)
-    return Listing(project, now, source, tuple(files), dropped)
+    state, reason = status
+    return Listing(project, now, source, tuple(files), dropped, state, reason)
 
 
-def _json_entries(page: Fetched) -> list[dict[str, Any]]:
+Status = tuple[str | None, str | None]
+
+
+def _status(value: object, reason: object) -> Status:
+    if value not in STATUSES or value == "active":
+        return None, None
+    return str(value), reason[:500] if isinstance(reason, str) and reason else None
+
+
+def _json_entries(page: Fetched) -> tuple[list[dict[str, Any]], Status]:
     try:
         data = json.loads(page.body)
     except ValueError:
@@ -114,7 +130,10 @@ def _json_entries(page: Fetched) -> list[dict[str, Any]]:
     version = str((data.get("meta") or {}).get("api-version", "1.0"))
     if not version.startswith("1."):
         raise UpstreamError(f"upstream page {page.url} speaks API {version}; this index reads 1.x")
-    return [f for f in data["files"] if isinstance(f, dict)]
+    marker = data.get("project-status")
+    marker = marker if isinstance(marker, dict) else {}
+    status = _status(marker.get("status"), marker.get("reason"))
+    return [f for f in data["files"] if isinstance(f, dict)], status
 
 
 def _check(
@@ -180,11 +199,14 @@ class _Anchors(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.entries: list[dict[str, Any]] = []
+        self.meta: dict[str, str] = {}
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "meta" and found.get("name") and found.get("content") is not None:
+            self.meta[str(found["name"])] = str(found["content"])
         if tag != "a":
             return
-        found = dict(attrs)
         href = found.get("href")
         if not href:
             return
@@ -205,8 +227,10 @@ class _Anchors(HTMLParser):
         self.entries.append(entry)
 
 
-def _html_entries(page: Fetched) -> list[dict[str, Any]]:
+def _html_entries(page: Fetched) -> tuple[list[dict[str, Any]], Status]:
     parser = _Anchors()
     parser.feed(page.body.decode("utf-8", "replace"))
     parser.close()
-    return parser.entries
+    meta = parser.meta
+    status = _status(meta.get("pypi:project-status"), meta.get("pypi:project-status-reason"))
+    return parser.entries, status

@@ -17,7 +17,7 @@ from packaging.version import InvalidVersion, Version
 
 from releasekit.server.negotiation import Format
 from releasekit.server.pages import API_VERSION, Page, make_page
-from releasekit.server.upstream_listing import UpstreamFile
+from releasekit.server.upstream_listing import Listing, UpstreamFile
 
 
 def _link(entry: UpstreamFile) -> str:
@@ -37,7 +37,7 @@ def _version_key(version: str) -> tuple[int, Version | str]:
         return (0, version)
 
 
-def render_json(project: str, files: Iterable[UpstreamFile]) -> bytes:
+def render_json(project: str, files: Iterable[UpstreamFile], listing: Listing) -> bytes:
     """PEP 691 JSON (API 1.1 fields when upstream gave every size, else 1.0)."""
     entries, versions, sized = [], set(), True
     for entry in files:
@@ -68,16 +68,28 @@ def render_json(project: str, files: Iterable[UpstreamFile]) -> bytes:
     }
     if sized:
         data["versions"] = sorted(versions, key=_version_key)
+    if listing.status is not None:  # PEP 792, mirrored
+        marker = {"status": listing.status}
+        if listing.status_reason:
+            marker["reason"] = listing.status_reason
+        data["project-status"] = marker
     return json.dumps(data, separators=(",", ":")).encode()
 
 
-def render_html(project: str, files: Iterable[UpstreamFile]) -> bytes:
+def render_html(project: str, files: Iterable[UpstreamFile], listing: Listing) -> bytes:
     """PEP 503 HTML with PEP 629 meta, requires-python, PEP 592 yank and PEP 658/714."""
     lines = [
         "<!DOCTYPE html>",
         "<html>",
         "  <head>",
         '    <meta name="pypi:repository-version" content="1.0">',
+    ]
+    if listing.status is not None:
+        lines.append(f'    <meta name="pypi:project-status" content="{listing.status}">')
+        if listing.status_reason:
+            reason = html.escape(listing.status_reason, quote=True)
+            lines.append(f'    <meta name="pypi:project-status-reason" content="{reason}">')
+    lines += [
         f"    <title>Links for {html.escape(project)}</title>",
         "  </head>",
         "  <body>",
@@ -97,7 +109,11 @@ def render_html(project: str, files: Iterable[UpstreamFile]) -> bytes:
     return "\n".join(lines).encode()
 
 
-def upstream_page(project: str, files: list[UpstreamFile], fmt: Format) -> Page:
-    """The ready page of `files` in the negotiated format."""
-    body = render_json(project, files) if fmt == "json" else render_html(project, files)
+def upstream_page(listing: Listing, files: list[UpstreamFile], fmt: Format) -> Page:
+    """The ready page of `files` (of `listing`) in the negotiated format."""
+    project = listing.project
+    if fmt == "json":
+        body = render_json(project, files, listing)
+    else:
+        body = render_html(project, files, listing)
     return make_page(body, fmt)

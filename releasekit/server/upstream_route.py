@@ -108,7 +108,7 @@ async def send_upstream_page(
         await send_raw(send, 404, *raw_problem(404, detail, "unknown-project"))
         return True
     files, withheld = offered(result.listing, config.cooldown, upstream.clock())
-    page = upstream_page(project, files, fmt)
+    page = upstream_page(result.listing, files, fmt)
     headers = page.headers + _notes(config, result, withheld)
     asked = dict(scope["headers"]).get(b"if-none-match")
     if asked in (page.etag, b"W/" + page.etag):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
@@ -287,3 +288,29 @@ def test_a_local_file_that_cannot_be_read_still_keeps_its_name_local(
     assert response.status_code == 404
     assert response.json()["code"] == "unknown-project"
     assert stub.seen == []
+
+
+def test_an_upstream_quarantine_is_mirrored_and_its_files_are_not_served(
+    stub: Stub, index: Callable[..., TestClient], wheel: bytes
+) -> None:
+    name = "goodlib-1.0-py3-none-any.whl"
+    body = {
+        "meta": {"api-version": "1.4"},
+        "project-status": {"status": "quarantined", "reason": "malware"},
+        "files": [entry(name, wheel)],
+    }
+    stub.routes["/simple/goodlib/"] = reply(200, json.dumps(body).encode())
+    stub.routes[f"/files/{name}"] = reply(200, wheel, "application/octet-stream")
+    client = index()
+    served = client.get("/simple/goodlib/", headers={"accept": JSON}).json()
+    assert served["files"] == []
+    assert served["project-status"] == {"status": "quarantined", "reason": "malware"}
+    assert client.get(f"/packages/{name}").status_code == 404
+    assert f"/files/{name}" not in stub.paths()
+
+
+def test_an_html_status_marker_is_mirrored(stub: Stub, index: Callable[..., TestClient]) -> None:
+    html = '<html><head><meta name="pypi:project-status" content="deprecated"></head></html>'
+    stub.routes["/simple/goodlib/"] = reply(200, html.encode(), "text/html")
+    page_html = index().get("/simple/goodlib/", headers={"accept": "text/html"}).text
+    assert '<meta name="pypi:project-status" content="deprecated">' in page_html
