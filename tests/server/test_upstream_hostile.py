@@ -94,6 +94,18 @@ def test_a_slow_drip_hits_the_deadline(stub: Stub, index: Callable[..., TestClie
     assert "within 1 s" in response.json()["detail"]
 
 
+def test_an_upstream_that_never_answers_hits_the_deadline(
+    stub: Stub, index: Callable[..., TestClient]
+) -> None:
+    def silent(request: BaseHTTPRequestHandler) -> None:
+        time.sleep(3)  # bounded; the deadline is 1 s
+
+    stub.routes["/simple/goodlib/"] = silent
+    response = index(timeout=1.0).get("/simple/goodlib/", headers={"accept": JSON})
+    assert response.status_code == 504
+    assert stub.url in response.json()["detail"]
+
+
 def test_a_redirect_loop_and_a_redirect_elsewhere_are_refused(
     stub: Stub, index: Callable[..., TestClient]
 ) -> None:
