@@ -21,6 +21,7 @@ EXTRA_OF_MODULE = {
     "python_multipart": "server",
     "bcrypt": "server",
     "prometheus_client": "server",
+    "httpx2": "server",
 }
 
 

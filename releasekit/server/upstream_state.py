@@ -154,11 +154,17 @@ class UpstreamState:
         return self._locks.setdefault(key, asyncio.Lock())
 
     # -- pages ---------------------------------------------------------------------------------
-    def _cached(self, project: str) -> Listing | None:
+    def _read_cached(self, project: str) -> Listing | None:
+        raw = self.cache.read_state(f"pages/{project}.json")
+        return Listing.from_bytes(raw) if raw is not None else None
+
+    async def _cached(self, project: str) -> Listing | None:
+        """The listing in memory, else the one another worker or an earlier run stored."""
         listing = self._listings.get(project)
         if listing is None:
-            raw = self.cache.read_state(f"pages/{project}.json")
-            listing = Listing.from_bytes(raw) if raw is not None else None
+            listing = await run_in_threadpool(self._read_cached, project)
+            if listing is not None:
+                self._remember(listing)
         return listing
 
     def _remember(self, listing: Listing) -> None:
@@ -171,7 +177,7 @@ class UpstreamState:
         """The listing to serve: cached while fresh (or offline), else fetched; a cached one,
         marked stale, when upstream fails. Raises UpstreamError with nothing cached, and
         NotCached offline with nothing cached."""
-        cached = await run_in_threadpool(self._cached, project)
+        cached = await self._cached(project)
         if config.offline:
             if cached is None:
                 self._count("page", "offline_miss")
