@@ -115,11 +115,11 @@ class UpstreamState:
         # client cannot turn requests for made-up names into as many upstream requests.
         self._missing: OrderedDict[str, float] = OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
+        self._config_lock = asyncio.Lock()
         self._prepared = False
         self.files = UpstreamFiles(cache, self._count, self._prepare)
         try:  # read once now, so the start-up log says what the index reads through
-            self._config = self._read_config()
-            self._checked = time.monotonic()
+            self._config = self._read_config()  # the first request reads again anyway
         except ReleaseError as exc:
             logger.error("upstream settings of index %s unreadable: %s", self.index, exc)
         if self._config is not None:
@@ -128,16 +128,20 @@ class UpstreamState:
     # -- settings ------------------------------------------------------------------------------
     async def config(self) -> UpstreamConfig | None:
         """The current settings (None: no upstream), re-read now and then from the registry."""
-        if time.monotonic() - self._checked >= self.reload_every:
-            self._checked = time.monotonic()
-            try:
-                config = await run_in_threadpool(self._read_config)
-            except ReleaseError as exc:  # keep the last good settings; say why
-                logger.error("upstream settings of index %s unreadable: %s", self.index, exc)
-                return self._config
-            if config != self._config:
-                logger.info("index %s: %s", self.index, describe(config))
-            self._config = config
+        if time.monotonic() - self._checked < self.reload_every:
+            return self._config
+        # Requests arriving while the settings are read wait for them (not for the old ones).
+        async with self._config_lock:
+            if time.monotonic() - self._checked >= self.reload_every:
+                try:
+                    config = await run_in_threadpool(self._read_config)
+                except ReleaseError as exc:  # keep the last good settings; say why
+                    logger.error("upstream settings of index %s unreadable: %s", self.index, exc)
+                    config = self._config
+                if config != self._config:
+                    logger.info("index %s: %s", self.index, describe(config))
+                self._config = config
+                self._checked = time.monotonic()
         return self._config
 
     def _read_config(self) -> UpstreamConfig | None:
