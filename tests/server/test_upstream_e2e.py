@@ -65,8 +65,8 @@ def run(
     )
 
 
-def pip_install(pair: Pair, target: Path, *requirements: str) -> subprocess.CompletedProcess[str]:
-    index = f"{pair.url}/simple/"
+def pip_install(base: str, target: Path, *requirements: str) -> subprocess.CompletedProcess[str]:
+    index = f"{base}/simple/"
     return run(sys.executable, "-m", "pip", "install", "--index-url", index, "--target", target,
                "--no-deps", *requirements)  # fmt: skip
 
@@ -153,7 +153,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
 def test_an_upstream_only_name_older_than_the_cooldown_installs_with_pip_and_uv(
     pair: Pair, tmp_path: Path
 ) -> None:
-    result = pip_install(pair, tmp_path / "pip", "oldlib")
+    result = pip_install(pair.url, tmp_path / "pip", "oldlib")
     assert result.returncode == 0, result.stdout + result.stderr
     assert installed_version(tmp_path / "pip", "oldlib") == "1.1"
     result = uv_install(pair, tmp_path / "uv", tmp_path / "uv-cache", "oldlib==1.0")
@@ -176,10 +176,10 @@ def test_a_fresh_upload_upstream_is_not_offered(pair: Pair, tmp_path: Path) -> N
     page = pair.page("freshlib")
     assert [f["filename"] for f in page.json()["files"]] == ["freshlib-1.0-py3-none-any.whl"]
     assert "1 files withheld" in page.headers["x-releasekit-withheld"]
-    result = pip_install(pair, tmp_path / "pip", "freshlib")
+    result = pip_install(pair.url, tmp_path / "pip", "freshlib")
     assert result.returncode == 0, result.stdout + result.stderr
     assert installed_version(tmp_path / "pip", "freshlib") == "1.0"
-    refused = pip_install(pair, tmp_path / "pip2", "newonly")
+    refused = pip_install(pair.url, tmp_path / "pip2", "newonly")
     assert refused.returncode != 0
     # Asked for by its name, the fresh file is not served either.
     direct = httpx2.get(f"{pair.url}/packages/freshlib-2.0-py3-none-any.whl")
@@ -211,7 +211,7 @@ def test_a_reserved_name_is_404_without_any_upstream_request(
     assert "'aegis-*'" in response.json()["detail"]
     direct = httpx2.get(f"{pair.url}/packages/{spelling.replace('-', '_')}-1.0-py3-none-any.whl")
     assert direct.status_code == 404
-    result = pip_install(pair, tmp_path / "pip", spelling)
+    result = pip_install(pair.url, tmp_path / "pip", spelling)
     assert result.returncode != 0
     assert pair.upstream_requests("/simple/aegis-core/") == 0
     assert "aegis" not in pair.upstream_log.read_text().lower()
@@ -232,7 +232,7 @@ def test_an_upstream_yank_is_mirrored(pair: Pair, tmp_path: Path) -> None:
     wait_for(yanked)
     html = httpx2.get(f"{pair.url}/simple/yanklib/", headers={"accept": "text/html"}).text
     assert 'data-yanked="broken build"' in html
-    result = pip_install(pair, tmp_path / "pip", "yanklib")
+    result = pip_install(pair.url, tmp_path / "pip", "yanklib")
     assert result.returncode == 0, result.stdout + result.stderr
     assert installed_version(tmp_path / "pip", "yanklib") == "1.0"
 
@@ -263,15 +263,15 @@ def test_offline_installs_what_is_cached_and_stale_pages_outlive_the_upstream(
 ) -> None:
     pair = start_pair(tmp_path, "--ttl", "0")
     try:
-        warm = pip_install(pair, tmp_path / "warm", "cachedlib")
+        warm = pip_install(pair.url, tmp_path / "warm", "cachedlib")
         assert warm.returncode == 0, warm.stdout + warm.stderr
         configure(pair.packages, "--offline")
         wait_for(lambda: pair.page("not-anywhere").json()["code"] == "offline-not-cached")
         before = pair.upstream_log.read_text()
-        result = pip_install(pair, tmp_path / "offline", "cachedlib")
+        result = pip_install(pair.url, tmp_path / "offline", "cachedlib")
         assert result.returncode == 0, result.stdout + result.stderr
         assert installed_version(tmp_path / "offline", "cachedlib") == "1.0"
-        refused = pip_install(pair, tmp_path / "refused", "uncachedlib")
+        refused = pip_install(pair.url, tmp_path / "refused", "uncachedlib")
         assert refused.returncode != 0
         problem = pair.page("uncachedlib").json()
         assert problem["code"] == "offline-not-cached"
@@ -285,7 +285,7 @@ def test_offline_installs_what_is_cached_and_stale_pages_outlive_the_upstream(
         assert stale.status_code == 200
         assert stale.headers["warning"].startswith("110")
         assert [f["filename"] for f in stale.json()["files"]] == ["cachedlib-1.0-py3-none-any.whl"]
-        result = pip_install(pair, tmp_path / "stale", "cachedlib")
+        result = pip_install(pair.url, tmp_path / "stale", "cachedlib")
         assert result.returncode == 0, result.stdout + result.stderr
         down = pair.page("oldlib")  # never fetched: nothing stale to fall back on
         assert down.status_code == 502
