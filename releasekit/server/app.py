@@ -13,7 +13,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -23,6 +23,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from releasekit.errors import IndexServerError
+from releasekit.server.acl import IndexNotFound
 from releasekit.server.attestation_route import provenance_endpoint
 from releasekit.server.auth import Authenticator, AuthError
 from releasekit.server.bundle_locks import bundle_lock
@@ -31,7 +33,8 @@ from releasekit.server.faults import StorageFaults
 from releasekit.server.find_links import find_links_page
 from releasekit.server.front import IndexFront
 from releasekit.server.gate import auth_request
-from releasekit.server.indexes import ROOT_INDEX
+from releasekit.server.indexes import LOCAL_DIR, ROOT_INDEX
+from releasekit.server.indexset import IndexSet
 from releasekit.server.metrics import CONTENT_TYPE as METRICS_TYPE
 from releasekit.server.metrics import Metrics, metrics_token_matches, multiprocess_dir_from_env
 from releasekit.server.oidc import TrustedPublisher, load_trusted_publishing
@@ -107,16 +110,21 @@ async def metrics(request: Request) -> Response:
     return Response(await run_in_threadpool(state.metrics.render), media_type=METRICS_TYPE)
 
 
-def create_app(
-    storage: Storage, settings: Settings, authenticator: Authenticator | None = None
-) -> Starlette:
-    """Build one independent index app: read the cache, list the directory, wire the routes.
+def open_index(
+    storage: Storage,
+    settings: Settings,
+    authenticator: Authenticator,
+    metrics: Metrics | None = None,
+    name: str = ROOT_INDEX,
+    registry_store: Storage | None = None,
+) -> IndexState:
+    """One index's state over its store: read the cache, list the directory, ready the pages.
 
     Files the cache does not cover are only listed here (pending): a page indexes its own
     project's pending files on first request, and the poll thread indexes the rest.
+    `metrics` None makes the server's counters (the default index's); `registry_store` is
+    the root store, where the registry lives (None: `storage` is the root store).
     """
-    if authenticator is None:
-        authenticator = authenticator_from(settings)
     storage.prepare()
     catalogue = Catalogue(storage, debounce_saves=True)
     catalogue.writes_cache = False  # until this process leads (IndexState.try_lead)
@@ -127,49 +135,83 @@ def create_app(
     pages.rebuild(catalogue.projects if fresh else changed)
     if changed or fresh:
         catalogue.save()
-    counters = Metrics(catalogue, multiprocess_dir_from_env())
-    authenticator.on_refusal = lambda reason: counters.auth_refusals.labels(reason).inc()
-    counters.registry.register(PendingCollector(catalogue))
-    counters.registry.register(DiskCollector(storage))
-    state = IndexState(storage, settings, authenticator, catalogue, pages, counters)
-    catalogue.on_indexed = counters.files_indexed.inc
+    if metrics is None:
+        metrics = Metrics(catalogue, multiprocess_dir_from_env())
+        authenticator.on_refusal = lambda reason: metrics.auth_refusals.labels(reason).inc()
+        metrics.registry.register(PendingCollector(catalogue))
+        metrics.registry.register(DiskCollector(storage))
+    state = IndexState(storage, settings, authenticator, catalogue, pages, metrics, name=name)
+    catalogue.on_indexed = metrics.files_indexed.inc
     state.try_lead()
     state.upstream = UpstreamState(
-        read_settings=registry_reader(storage),
-        index=ROOT_INDEX,
-        cache=cache_storage(settings, ROOT_INDEX),
-        metrics=counters,
+        read_settings=registry_reader(registry_store or storage, name),
+        index=name,
+        cache=cache_storage(settings, name),
+        metrics=metrics,
         is_local=lambda project: local_project(catalogue, project),
         reload_every=settings.poll_interval,
     )
-    if settings.trusted_publishing is not None:
-        config = load_trusted_publishing(settings.trusted_publishing)
-        state.publisher = TrustedPublisher(config, settings.effective_tokens_file)
     progress = catalogue.progress()
     if progress.total:
         logger.info(
-            "%d files to index in the background (%d cached)",
+            "%s%d files to index in the background (%d cached)",
+            "" if name == ROOT_INDEX else f"index {name}: ",
             progress.total,
             len(catalogue.files),
         )
+    return state
+
+
+def create_app(
+    storage: Storage,
+    settings: Settings,
+    authenticator: Authenticator | None = None,
+    index_storage: Callable[[str], Storage] | None = None,
+) -> Starlette:
+    """Build one independent index app: the default index over `storage`, and the named
+    indexes its registry lists, each over `index_storage(name)` (`make_storage`)."""
+    if authenticator is None:
+        authenticator = authenticator_from(settings)
+    auth = authenticator
+    state = open_index(storage, settings, auth)
+    if settings.trusted_publishing is not None:
+        config = load_trusted_publishing(settings.trusted_publishing)
+        state.publisher = TrustedPublisher(config, settings.effective_tokens_file)
+    stores = index_storage or (lambda name: default_index_storage(storage, name))
+
+    def open_named(name: str) -> IndexState:
+        named = open_index(stores(name), settings, auth, state.metrics, name, storage)
+        named.publisher, named.family = state.publisher, indexes
+        return named
+
+    indexes = IndexSet(state, storage, open_named)
+    state.family = indexes
+    indexes.refresh()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         thread = threading.Thread(target=state.poll, name="releasekit-poll", daemon=True)
         thread.start()
         retention = start_schedule(state)
+        registry = threading.Thread(
+            target=indexes.poll, args=(settings.poll_interval,), name="releasekit-indexes"
+        )
+        registry.daemon = True
+        registry.start()
         try:
             yield
         finally:
             state.stop.set()
             await run_in_threadpool(thread.join, 5)
             await run_in_threadpool(retention.join, 5)
+            await run_in_threadpool(registry.join, 5)
+            await run_in_threadpool(indexes.close)
             try:
-                await run_in_threadpool(catalogue.flush)
+                await run_in_threadpool(state.catalogue.flush)
             except StorageUnavailable as exc:
                 # The catalogue is a cache of the store: the next start rebuilds what it lacks.
                 logger.error("the catalogue was not saved on the way out: %s", exc)
-            authenticator.close()
+            auth.close()
 
     routes = [
         Route("/", welcome_endpoint, methods=["GET", "HEAD"]),
@@ -197,9 +239,15 @@ def create_app(
         routes=routes,
         middleware=[Middleware(StorageFaults), Middleware(IndexFront, state=state)],
         lifespan=lifespan,
-        exception_handlers={404: _not_found, 405: _not_allowed, ClientDisconnect: _client_gone},
+        exception_handlers={
+            404: _not_found,
+            405: _not_allowed,
+            IndexNotFound: _no_index,
+            ClientDisconnect: _client_gone,
+        },
     )
     app.state.index = state
+    app.state.indexes = indexes
     # Trailing-slash redirects would hit POST /legacy too; twine aborts on redirects.
     app.router.redirect_slashes = False
     return app
@@ -230,6 +278,28 @@ async def _client_gone(request: Request, exc: Any) -> Response:
     client = request.client.host if request.client else "-"
     logger.info("client %s disconnected during %s %s", client, request.method, request.url.path)
     return Response(status_code=499)  # nginx's "client closed request", for the access log
+
+
+def default_index_storage(root: Storage, name: str) -> Storage:
+    """A named index's store beside a root store made without settings (tests, tools):
+    `<root>/.indexes/<name>/` for a local directory. S3 servers pass `index_storage`."""
+    from releasekit.server.localstore import LocalStorage
+
+    if not isinstance(root, LocalStorage):
+        raise IndexServerError(
+            f"no store for index {name!r} beside {root.describe()}",
+            hint="build the app with index_storage=lambda name: make_storage(settings, name)",
+        )
+    return LocalStorage(root.directory / LOCAL_DIR / name)
+
+
+async def _no_index(request: Request, exc: Any) -> Response:
+    return problem(
+        404,
+        str(exc.detail),
+        "unknown-index",
+        hint="create it with `releasekit server index create NAME`",
+    )
 
 
 async def _not_found(request: Request, exc: Any) -> Response:

@@ -21,7 +21,7 @@ from releasekit.server.attestations import (
 from releasekit.server.auth import AuthError, Principal
 from releasekit.server.oidc import MINTED
 from releasekit.server.problems import problem
-from releasekit.server.state import auth_problem, authorize
+from releasekit.server.state import auth_problem, authorize, state_of
 from releasekit.server.status_route import quarantine_problem
 from releasekit.server.tokens import load_tokens
 
@@ -92,11 +92,10 @@ def store_provenance(
 
 async def provenance_endpoint(request: Request) -> Response:
     """A file's PEP 740 provenance object; 404 when the file or its provenance is unknown."""
-    state: IndexState = request.app.state.index
+    state = state_of(request)
     params = request.path_params
     filename = params["filename"]
-    record = state.catalogue.files.get(filename)
-    waiting = state.catalogue.pending.get(filename) if record is None else None
+    source, record, waiting = state.find_file(filename)  # a base's, on a named index
     project = record.project if record else waiting.project if waiting else None
     if project is None:
         return problem(404, f"no file named {filename!r} here", "not-found")
@@ -104,15 +103,17 @@ async def provenance_endpoint(request: Request) -> Response:
         await authorize(request, "download", project)
     except AuthError as exc:
         return auth_problem(exc)
-    refusal = quarantine_problem(state.catalogue.statuses.get(project), project)
+    refusal = quarantine_problem(source.catalogue.statuses.get(project), project)
     if refusal is not None:
         return refusal
     if waiting is not None:  # just after a start: index its project, as its page would
-        await run_in_threadpool(state.index_project, project)
-        record = state.catalogue.files.get(filename)
+        await run_in_threadpool(source.index_project, project)
+        record = source.catalogue.files.get(filename)
     if record is None or (record.project, record.version) != (params["project"], params["version"]):
         return problem(404, f"no file named {filename!r} here", "not-found")
-    provenance = await run_in_threadpool(state.pages.provenance.get, record.filename, record.sha256)
+    provenance = await run_in_threadpool(
+        source.pages.provenance.get, record.filename, record.sha256
+    )
     if provenance is None:
         return problem(404, f"{record.filename} was uploaded without attestations", "no-provenance")
     return JSONResponse(provenance, media_type=PROVENANCE_TYPE)

@@ -39,13 +39,14 @@ from releasekit.server.throttle import Throttle, ThrottlePolicy
 from releasekit.server.tokens import ACTIONS, Action, ApiToken, find_token, load_tokens
 from releasekit.server.watched import WatchedFile
 
-__all__ = ["ROLE_ACTIONS", "Action", "AuthError", "Authenticator", "Principal"]
+__all__ = ["ROLE_ACTIONS", "Action", "AuthError", "Authenticator", "Identity", "Principal"]
 
 logger = logging.getLogger(__name__)
 
 ROLE_ACTIONS: Mapping[Role, frozenset[Action]] = {
     "read": frozenset({"list", "download"}),
-    "upload": frozenset({"list", "download", "update"}),
+    # Promoting copies bytes someone uploaded: who may upload may promote (indexes.md).
+    "upload": frozenset({"list", "download", "update", "promote"}),
     "admin": frozenset(ACTIONS),
 }
 WWW_AUTHENTICATE = 'Basic realm="releasekit", charset="UTF-8"'
@@ -54,7 +55,10 @@ _VERBS: Mapping[Action, str] = {
     "download": "download files",
     "update": "upload",
     "admin": "run admin actions (remove, yank)",
+    "promote": "promote releases",
 }
+# Never anonymous unless an index's ACL says so: -a/--authenticate does not cover these.
+ALWAYS_AUTHENTICATED: frozenset[Action] = frozenset({"admin", "promote"})
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,16 @@ class Principal:
 
 
 ANONYMOUS = Principal(None, "anonymous")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who valid credentials name: the principal, its server-wide role (a token's: its
+    owner's; None without a password file) and the token, if one was used."""
+
+    principal: Principal
+    role: Role | None
+    token: ApiToken | None = None
 
 
 class AuthError(Exception):
@@ -189,16 +203,19 @@ class Authenticator:
         action: Action,
         project: str | None = None,
         client: str = "-",
+        index: str = "root",
     ) -> Principal:
         """The principal allowed to do `action` (on `project`), or raise AuthError.
 
         Pass `project` whenever the request concerns one; None means "no single project" (the
         root listing, or a credentials check before an upload body is read), and then only the
-        action scope of a token is checked. `client` is the address failures are counted for.
+        action scope of a token is checked. `client` is the address failures are counted for;
+        `index` the index asked, for tokens scoped to indexes. These are the server-wide rules:
+        an index with ACL entries is decided in acl.py.
         """
         if action not in ACTIONS:
             raise ValueError(f"unknown action {action!r}")
-        if action != "admin" and action not in self._authenticate:
+        if action not in ALWAYS_AUTHENTICATED and action not in self._authenticate:
             return ANONYMOUS
         users = self._users.get() if self._users else None
         tokens = self._tokens.get() if self._tokens else {}
@@ -217,7 +234,7 @@ class Authenticator:
         user, password = _parse_authorization(authorization)
         if user == TOKEN_USERNAME:
             self._refuse_if_throttled(client, None)
-            return self._authorize_token(tokens, users, password, action, project, client)
+            return self._authorize_token(tokens, users, password, action, project, client, index)
         if users is None:
             raise AuthError(
                 401,
@@ -227,6 +244,32 @@ class Authenticator:
         await self._check_password(users, user, password, client)
         _require_role(users, user, action, f"user {user!r}")
         return Principal(user, "user")
+
+    async def identify(self, authorization: str, client: str = "-") -> Identity:
+        """Check the credentials alone (no action, no scope): who they name, or AuthError 401.
+
+        For indexes with ACL entries (acl.py), where the ACL, not the role, decides.
+        """
+        users = self._users.get() if self._users else None
+        tokens = self._tokens.get() if self._tokens else {}
+        user, password = _parse_authorization(authorization)
+        if user == TOKEN_USERNAME:
+            self._refuse_if_throttled(client, None)
+            token = self._valid_token(tokens, password, client)
+            if users is None:
+                return Identity(Principal(token.owner, "token", token.id), None, token)
+            _check_owner(users, token)
+            return Identity(
+                Principal(token.owner, "token", token.id), users.role(token.owner), token
+            )
+        if users is None:
+            raise AuthError(
+                401,
+                "this server has no password file, so user names cannot log in; use the user "
+                "name __token__ with an API token, or start the server with -P/--passwords FILE",
+            )
+        await self._check_password(users, user, password, client)
+        return Identity(Principal(user, "user"), users.role(user))
 
     async def _check_password(
         self, users: UserTable, user: str, password: str, client: str
@@ -275,7 +318,20 @@ class Authenticator:
         action: Action,
         project: str | None,
         client: str,
+        index: str,
     ) -> Principal:
+        token = self._valid_token(tokens, value, client)
+        check_token_scope(token, action, project, index)
+        if users is not None:
+            # A token never outlives or outranks its owner: removing a user kills their tokens.
+            _check_owner(users, token)
+            _require_role(
+                users, token.owner, action, f"the owner {token.owner!r} of token {token.id}"
+            )
+        return Principal(token.owner, "token", token.id)
+
+    def _valid_token(self, tokens: Mapping[str, ApiToken], value: str, client: str) -> ApiToken:
+        """The stored token `value` names, unexpired; else AuthError 401."""
         token = find_token(tokens, value)
         if token is None:
             # Only a wrong secret counts: an expired or out-of-scope token is no guess.
@@ -291,36 +347,55 @@ class Authenticator:
                 f"token {token.id} expired on {token.expires:%Y-%m-%d %H:%M} UTC; create a new one "
                 "with `releasekit server token create`",
             )
-        if action not in token.actions:
-            raise AuthError(
-                403,
-                f"token {token.id} is scoped to the actions {', '.join(token.actions)}; "
-                f"it cannot {_VERBS[action]}",
-            )
-        if not token.allows_project(project):
-            raise AuthError(
-                403,
-                f"token {token.id} is scoped to the projects {', '.join(token.projects)}; "
-                f"it cannot {_VERBS[action]} for {project!r}",
-            )
-        if users is not None:
-            # A token never outlives or outranks its owner: removing a user kills their tokens.
-            if token.owner not in users.hashes:
-                raise AuthError(
-                    401,
-                    f"token {token.id} belongs to {token.owner!r}, who is no longer a user; "
-                    "create a new token for an existing user",
-                )
-            _require_role(
-                users, token.owner, action, f"the owner {token.owner!r} of token {token.id}"
-            )
-        return Principal(token.owner, "token", token.id)
+        return token
+
+
+def check_token_scope(token: ApiToken, action: Action, project: str | None, index: str) -> None:
+    """AuthError 403 unless the token's actions, projects and indexes cover the request."""
+    if action not in token.actions:
+        raise AuthError(
+            403,
+            f"token {token.id} is scoped to the actions {', '.join(token.actions)}; "
+            f"it cannot {_VERBS[action]}",
+        )
+    if not token.allows_project(project):
+        raise AuthError(
+            403,
+            f"token {token.id} is scoped to the projects {', '.join(token.projects)}; "
+            f"it cannot {_VERBS[action]} for {project!r}",
+        )
+    if not token.allows_index(index):
+        raise AuthError(
+            403,
+            f"token {token.id} is scoped to the indexes {', '.join(token.indexes or ())}; "
+            f"it cannot {_VERBS[action]} on the index {index!r}",
+        )
+
+
+def verb(action: Action) -> str:
+    """What an action lets someone do, for messages ("upload", "list projects")."""
+    return _VERBS[action]
+
+
+def _check_owner(users: UserTable, token: ApiToken) -> None:
+    if token.owner not in users.hashes:
+        raise AuthError(
+            401,
+            f"token {token.id} belongs to {token.owner!r}, who is no longer a user; "
+            "create a new token for an existing user",
+        )
 
 
 def _require_role(users: UserTable, user: str, action: Action, who: str) -> None:
     role = users.role(user)
     if action not in ROLE_ACTIONS[role]:
-        needed = "admin" if action == "admin" else "upload" if action == "update" else "read"
+        needed = (
+            "admin"
+            if action == "admin"
+            else "upload"
+            if action in ("update", "promote")
+            else "read"
+        )
         raise AuthError(
             403,
             f"{who} has the role {role!r}, which cannot {_VERBS[action]}; an admin can grant it "

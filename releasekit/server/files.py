@@ -21,6 +21,7 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.responses import FileResponse, StreamingResponse
 
 from releasekit.server.auth import AuthError
+from releasekit.server.indexes import LOCAL_DIR, ROOT_INDEX
 from releasekit.server.metadata import ArchiveError, parse_filename
 from releasekit.server.problems import raw_problem, send_auth_failure, send_raw
 from releasekit.server.records import sidecar_bytes
@@ -99,11 +100,16 @@ def file_headers(served: Served, length: int | None, max_age: int) -> list[tuple
 async def send_package(
     state: IndexState, cache: SmallFileCache, scope: Scope, receive: Receive, send: Send
 ) -> None:
-    """Answer a GET/HEAD of `/packages/<name>`: auth, 304, then the bytes."""
+    """Answer a GET/HEAD of `/packages/<name>`: auth, 304, then the bytes.
+
+    On a named index with bases the bytes may come from a base (`IndexState.find_file`);
+    access is decided by the index asked.
+    """
     name = scope["path"][len("/packages/") :]  # ASGI paths arrive percent-decoded
-    served = await _lookup(state, scope, receive, name, send)
-    if served is None:
+    found = await _lookup(state, scope, receive, name, send)
+    if found is None:
         return
+    served, source = found
     asked = dict(scope["headers"])
     max_age = state.settings.cache_control
     if asked.get(b"if-none-match") in (served.etag.encode(), b"W/" + served.etag.encode()):
@@ -113,16 +119,17 @@ async def send_package(
     ranged = b"range" in asked
     if scope["method"] == "GET" and served.project is not None and not ranged:
         state.metrics.downloads.labels(served.project, served.version).inc()
-    local = state.storage.local_path(served.filename)
+    local = source.storage.local_path(served.filename)
     if served.size >= 0 and local is not None and state.settings.accel_redirect:
         # Behind nginx (--accel-redirect): nginx sends the bytes (sendfile, Range, HEAD) from
         # its internal location over the same directory; we answered auth and counted it.
-        target = state.settings.accel_redirect + served.filename
+        under = "" if source.name == ROOT_INDEX else f"{LOCAL_DIR}/{source.name}/"
+        target = state.settings.accel_redirect + under + served.filename
         extra = [(b"content-length", b"0"), (b"x-accel-redirect", target.encode())]
         await send_raw(send, 200, [*file_headers(served, None, max_age), *extra], b"")
         return
     # A sidecar is small and always sent whole (a server may ignore Range).
-    data = None if ranged and served.size >= 0 else await _small_bytes(state, cache, served)
+    data = None if ranged and served.size >= 0 else await _small_bytes(source, cache, served)
     if data is None and served.size < 0:
         await _not_found(send, name)
         return
@@ -142,26 +149,25 @@ async def send_package(
         await response(scope, receive, send)
         return
     max_age = state.settings.cache_control
-    await stream_stored(state.storage, max_age, served, asked.get(b"range"), scope, receive, send)
+    await stream_stored(source.storage, max_age, served, asked.get(b"range"), scope, receive, send)
 
 
 async def _lookup(
     state: IndexState, scope: Scope, receive: Receive, name: str, send: Send
-) -> Served | None:
-    """The record (or pending file) behind `name`, authorized; None once an answer is sent
-    (a refusal, or a file of the index's upstream)."""
+) -> tuple[Served, IndexState] | None:
+    """The record (or pending file) behind `name`, authorized, with the index holding it;
+    None once an answer is sent (a refusal, or a file of the index's upstream)."""
     is_metadata = name.endswith(".metadata")
     filename = name.removesuffix(".metadata") if is_metadata else name
-    if state.catalogue.log_moved():
-        await run_in_threadpool(state.sync)  # a change another worker logged: apply it first
-    record = state.catalogue.files.get(filename)
-    waiting = state.catalogue.pending.get(filename) if record is None else None
+    for index in state.chain():
+        if index.catalogue.log_moved():
+            await run_in_threadpool(index.sync)  # a change another worker logged: apply it first
+    source, record, waiting = state.find_file(filename)
     if record is None and waiting is None:
         # Stored a moment ago, maybe through another worker: look at the store now rather
         # than at the next poll (two stats when nothing changed).
         await run_in_threadpool(state.refresh)
-        record = state.catalogue.files.get(filename)
-        waiting = state.catalogue.pending.get(filename) if record is None else None
+        source, record, waiting = state.find_file(filename)
     project = record.project if record else waiting.project if waiting else None
     if project is None:
         # Not a file of this index: maybe one of its upstream (never for a local project).
@@ -173,7 +179,7 @@ async def _lookup(
     auth = dict(scope["headers"]).get(b"authorization")
     client = scope.get("client")
     try:
-        principal = await state.authorizer.authorize(
+        principal = await state.check(
             auth.decode("latin-1") if auth else None,
             "download",
             project,
@@ -183,7 +189,7 @@ async def _lookup(
         await send_auth_failure(send, exc)
         return None
     scope["releasekit"].user = principal.name
-    refusal = quarantine_problem(state.catalogue.statuses.get(project), project)
+    refusal = quarantine_problem(source.catalogue.statuses.get(project), project)
     if refusal is not None:  # PEP 792: every answer of a quarantined file, 304 included
         await send_raw(send, refusal.status_code, refusal.raw_headers, bytes(refusal.body))
         return None
@@ -192,23 +198,25 @@ async def _lookup(
             stored = waiting.stored
             etag = f'"{stored.size:x}-{stored.mtime_ns:x}"'
             version = _version_of(filename)
-            return Served(filename, project, version, etag, stored.size, stored.mtime_ns)
+            return Served(filename, project, version, etag, stored.size, stored.mtime_ns), source
         # Whether a sidecar exists is known once indexed: index the project, as its page would.
-        await run_in_threadpool(state.index_project, project)
-        record = state.catalogue.files.get(filename)
+        await run_in_threadpool(source.index_project, project)
+        record = source.catalogue.files.get(filename)
     if record is None or (is_metadata and record.metadata_sha256 is None):
         await _not_found(send, name)
         return None
     if is_metadata:
         etag = f'"{record.metadata_sha256}"'
         media = "text/plain; charset=utf-8"
-        return Served(
+        served = Served(
             name, None, record.version, etag, -1, record.mtime_ns, media, record.metadata_sha256
         )
+        return served, source
     etag = f'"{record.sha256}"'
-    return Served(
+    served = Served(
         filename, project, record.version, etag, record.size, record.mtime_ns, OCTETS, record.sha256
     )
+    return served, source
 
 
 def _version_of(filename: str) -> str:

@@ -13,12 +13,12 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from releasekit.server.auth import AuthError
 from releasekit.server.simple import external_prefix
-from releasekit.server.state import IndexState, auth_problem, authorize
+from releasekit.server.state import auth_problem, authorize, state_of
 
 
 async def find_links_page(request: Request) -> Response:
     """The flat file list; `/packages` redirects to `/packages/` so relative links resolve."""
-    state: IndexState = request.app.state.index
+    state = state_of(request)
     try:
         await authorize(request, "list", None)
     except AuthError as exc:

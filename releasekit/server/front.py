@@ -4,6 +4,10 @@ It strips the URL prefix, writes the access log and the request metrics, and ans
 read paths itself: `/simple/...` from ready pages (simple.py) and every `/packages/...` GET or
 HEAD (files.py). Everything else (uploads, health, readiness, metrics, bundles) goes on to the
 Starlette router built in app.py.
+
+A first path segment that names an index (`/staging/simple/`) selects that index's state: the
+same read paths, and the router for its upload, welcome, find-links and provenance routes,
+with the segment moved into `root_path`. Root routes always win over index names.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import time
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from releasekit.server.acl import IndexNotFound
 from releasekit.server.files import SmallFileCache, send_package
 from releasekit.server.problems import raw_problem, send_raw
 from releasekit.server.simple import send_simple
@@ -27,6 +32,12 @@ if TYPE_CHECKING:
 access_log = logging.getLogger("releasekit.server.access")
 _ACCESS_FORMAT = 'client=%s method=%s path="%s" status=%d bytes=%d ms=%.2f user=%s route=%s'
 _READS = ("GET", "HEAD")
+# First segments the default index answers at the root; no index name can shadow them.
+_ROOT_SEGMENTS = frozenset(
+    {"", "simple", "packages", "legacy", "integrity", "bundles", "ready", "metrics", "-", "_"}
+)
+# What the router answers under /<index>/ (the read paths are the front's).
+_INDEX_ROUTES = frozenset({"/", "/legacy", "/legacy/", "/packages", "/packages/"})
 
 
 def route_of(path: str, known: frozenset[str] = frozenset()) -> str:
@@ -62,6 +73,7 @@ class IndexFront:
         self.files = SmallFileCache()
         health = state.settings.health_endpoint.strip("/").split("/")[0]
         self.known_routes = frozenset({health, "ready", "metrics", "-"})
+        self.root_segments = _ROOT_SEGMENTS | {health}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -89,6 +101,10 @@ class IndexFront:
                 scope = {**scope, "path": path[len(self.prefix) :] or "/"}
                 scope["root_path"] = scope.get("root_path", "") + self.prefix
                 path = scope["path"]
+            first, slash, rest = path[1:].partition("/")
+            if first not in self.root_segments and (slash or self._index(first) is not None):
+                await self._named(first, "/" + rest if slash else "", scope, receive, send_wrapper)
+                return
             info.route = route_of(path, self.known_routes)
             if scope["method"] not in _READS:
                 await self.app(scope, receive, send_wrapper)
@@ -104,6 +120,42 @@ class IndexFront:
             raise
         finally:
             self._log(scope, info, sent, start)
+
+    def _index(self, name: str) -> IndexState | None:
+        family = self.state.family
+        return None if family is None else family.get(name)
+
+    async def _named(
+        self, name: str, path: str, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """Answer `/<name><path>` from the index `name` (404 naming the known ones if none)."""
+        info: RequestInfo = scope["releasekit"]
+        state = self._index(name)
+        if state is None:
+            known = self.state.family.known() if self.state.family else []
+            detail = str(IndexNotFound(name, known).detail)
+            await send_raw(send, 404, *raw_problem(404, detail, "unknown-index"))
+            return
+        info.state = state
+        info.route = route_of(path or "/", self.known_routes)
+        root = scope.get("root_path", "") + "/" + name
+        inner = {**scope, "path": path, "root_path": root}
+        reads = scope["method"] in _READS
+        if not path and reads:  # /staging -> /staging/, so relative links resolve
+            location = (root + "/").encode("latin-1", "replace")
+            await send_raw(send, 301, ((b"location", location), (b"content-length", b"0")), b"")
+        elif reads and path.startswith("/simple"):
+            await send_simple(state, inner, path, send)
+        elif reads and info.route in ("file", "metadata") and _plain_name(path[10:]):
+            await send_package(state, self.files, inner, receive, send)
+        elif (path or "/") in _INDEX_ROUTES or path.startswith("/integrity/"):
+            # Starlette routes on `path` minus `root_path`: give it the whole path.
+            await self.app({**inner, "path": root + (path or "/")}, receive, send)
+        else:
+            detail = (
+                f"nothing at {root}{path} (index {name!r} answers /simple/, /packages/, /legacy/)"
+            )
+            await send_raw(send, 404, *raw_problem(404, detail, "not-found"))
 
     def _log(self, scope: Scope, info: RequestInfo, sent: dict[str, int], start: float) -> None:
         seconds = time.perf_counter() - start

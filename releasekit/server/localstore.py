@@ -110,6 +110,11 @@ class LocalStorage(Storage):
         self._leader = fd
         return True
 
+    @property
+    def directory(self) -> Path:
+        """The packages directory itself (named indexes live under it)."""
+        return self._root
+
     def exists(self) -> bool:
         return self._root.is_dir()
 

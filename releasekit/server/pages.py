@@ -191,7 +191,7 @@ def latest(records: Iterable[FileRecord]) -> FileRecord:
     return max(records, key=lambda r: (_version_key(r.version), r.mtime_ns))
 
 
-def _page_set(html_body: bytes, json_body: bytes) -> dict[Format, Page]:
+def page_set(html_body: bytes, json_body: bytes) -> dict[Format, Page]:
     return {
         "json": make_page(json_body, "json"),
         "html": make_page(html_body, "html"),
@@ -230,7 +230,7 @@ class PageSet:
         if records is None:
             return None
         status, attested = self.catalogue.statuses.get(name), self.provenance.index
-        pages = _page_set(
+        pages = page_set(
             render_project_html(name, records, status, attested),
             render_project_json(name, records, status, attested),
         )
@@ -277,7 +277,7 @@ class PageSet:
                 attested = self.provenance.index
                 page_html = render_project_html(project, records, status, attested)
                 page_json = render_project_json(project, records, status, attested)
-                self._keep(project, _page_set(page_html, page_json))
+                self._keep(project, page_set(page_html, page_json))
                 written[f"simple/{project}/"] = {
                     "index.html": page_html,
                     "index.v1_json": page_json,
@@ -287,7 +287,7 @@ class PageSet:
             if root_moved:
                 # Indexing a pending project leaves the list as it was: no re-render, no write.
                 root_html, root_json = render_root_html(names), render_root_json(names)
-                self.root = _page_set(root_html, root_json)
+                self.root = page_set(root_html, root_json)
                 written["simple/"] = {"index.html": root_html, "index.v1_json": root_json}
             if write:
                 for directory, bodies in written.items():

@@ -185,7 +185,9 @@ def _connection_options(settings: Settings) -> dict[str, Any]:
 def _build_app(settings: Settings) -> Any:
     from releasekit.server.app import create_app
 
-    return create_app(make_storage(settings), settings)
+    return create_app(
+        make_storage(settings), settings, index_storage=lambda name: make_storage(settings, name)
+    )
 
 
 def _settings_env(settings: Settings) -> dict[str, str]:

@@ -61,7 +61,7 @@ async def send_simple(state: IndexState, scope: Scope, path: str, send: Send) ->
     auth = headers.get(b"authorization")
     info: RequestInfo = scope["releasekit"]
     try:
-        principal = await state.authorizer.authorize(
+        principal = await state.check(
             auth.decode("latin-1") if auth else None, "list", project, _client(scope)
         )
     except AuthError as exc:
@@ -83,14 +83,16 @@ async def send_simple(state: IndexState, scope: Scope, path: str, send: Send) ->
             send, 406, *raw_problem(406, detail, "not-acceptable", ((b"vary", b"Accept"),))
         )
         return
-    if state.catalogue.log_moved():
-        # Another worker logged a change (an upload it acknowledged): apply it before answering.
-        await run_in_threadpool(state.sync)
-    if project is not None and project in state.catalogue.pending_projects:
+    for index in state.chain():
+        if index.catalogue.log_moved():
+            # Another worker logged a change (an upload it acknowledged): apply it first.
+            await run_in_threadpool(index.sync)
+    # A named index with bases answers a project it lacks from the first base that has it.
+    source = state if project is None else state.source_of(project)
+    if project is not None and project in source.catalogue.pending_projects:
         # Concurrent requests for it wait on the same per-project lock, not on new work.
-        await run_in_threadpool(state.index_project, project)
-    pages = state.pages
-    page_set = pages.root if project is None else pages.project(project)
+        await run_in_threadpool(source.index_project, project)
+    page_set = state.root_pages() if project is None else source.pages.project(project)
     if page_set is None:
         if project is not None and await send_upstream_page(state, scope, send, project, fmt):
             return  # not local: read through the index's upstream

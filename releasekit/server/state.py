@@ -1,4 +1,4 @@
-"""The per-app state (`IndexState`) and the authorization helpers every endpoint uses."""
+"""The per-index state (`IndexState`) and the authorization helpers every endpoint uses."""
 
 from __future__ import annotations
 
@@ -8,20 +8,28 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 
+from releasekit.server.acl import check_access
 from releasekit.server.auth import Action, Authenticator, Principal
 from releasekit.server.catalogue import Catalogue
+from releasekit.server.indexes import ROOT_INDEX, IndexConfig
 from releasekit.server.metrics import Metrics
+from releasekit.server.negotiation import Format
 from releasekit.server.oidc import TrustedPublisher
-from releasekit.server.pages import PageSet
+from releasekit.server.pages import Page, PageSet
 from releasekit.server.problems import auth_problem as auth_problem
+from releasekit.server.records import FileRecord, PendingFile
 from releasekit.server.settings import Settings
 from releasekit.server.storage import Storage
 from releasekit.server.upstream_state import UpstreamState
+
+if TYPE_CHECKING:
+    from releasekit.server.indexset import IndexSet
 
 logger = logging.getLogger("releasekit.server")
 
@@ -40,11 +48,12 @@ class RequestInfo:
 
     user: str | None = None
     route: str = "other"
+    state: IndexState | None = None  # the named index asked (None: the default index)
 
 
 @dataclass
 class IndexState:
-    """Everything one app instance owns; nothing is module-level."""
+    """Everything one index owns (the default one, or a named one); nothing is module-level."""
 
     storage: Storage
     settings: Settings
@@ -54,6 +63,8 @@ class IndexState:
     metrics: Metrics
     publisher: TrustedPublisher | None = None  # trusted publishing, when configured
     upstream: UpstreamState | None = None  # read-through upstream (upstream_state.py)
+    name: str = ROOT_INDEX
+    family: IndexSet | None = None  # every index of the server: the ACL, the bases
     stop: threading.Event = field(default_factory=threading.Event)
     # Of the processes serving one store, the leader indexes the backlog and writes the
     # catalogue cache; the others follow the change log (the leader's results included).
@@ -65,6 +76,58 @@ class IndexState:
     _urgent_done: threading.Condition = field(
         default_factory=threading.Condition, init=False, repr=False
     )
+
+    @property
+    def config(self) -> IndexConfig:
+        """This index's registry entry, as of the last good registry read."""
+        if self.family is None:
+            return IndexConfig(self.name)
+        return self.family.config(self.name)
+
+    async def check(
+        self, authorization: str | None, action: Action, project: str | None, client: str = "-"
+    ) -> Principal:
+        """The principal allowed to take `action` here (acl.py), or AuthError."""
+        return await check_access(
+            self.authorizer, self.config, authorization, action, project, client
+        )
+
+    def chain(self) -> list[IndexState]:
+        """This index, then the bases it reads through (just itself without bases)."""
+        if self.family is None or not self.config.bases:
+            return [self]
+        return self.family.chain(self.name)
+
+    def source_of(self, project: str) -> IndexState:
+        """The index that answers for `project` here: this one if it has the project (a local
+        name never falls through), else the first base that has it, else this one."""
+        if self.family is None or not self.config.bases:
+            return self
+        return self.family.owner(self.name, project) or self
+
+    def find_file(self, filename: str) -> tuple[IndexState, FileRecord | None, PendingFile | None]:
+        """(the index serving `filename` here, its record, its pending entry): this index's
+        own file, else a base's whose project this index answers from that base."""
+        record = self.catalogue.files.get(filename)
+        waiting = self.catalogue.pending.get(filename) if record is None else None
+        if record is not None or waiting is not None or self.family is None:
+            return self, record, waiting
+        for base in self.family.chain(self.name)[1:]:
+            found = base.catalogue.files.get(filename)
+            pending = base.catalogue.pending.get(filename) if found is None else None
+            project = found.project if found else pending.project if pending else None
+            if project is not None:
+                # Shadowed by a nearer index (this one included): not served from here.
+                if self.family.owner(self.name, project) is base:
+                    return base, found, pending
+                break
+        return self, None, None
+
+    def root_pages(self) -> dict[Format, Page]:
+        """The `/simple/` pages: this index's, or the union with its bases' names."""
+        if self.family is None or not self.config.bases:
+            return self.pages.root
+        return self.family.union_root(self.name)
 
     def refresh(self) -> set[str]:
         """Pick up changes made behind our back; re-render and persist what changed."""
@@ -225,13 +288,20 @@ class DiskCollector(Collector):
             yield gauge
 
 
-async def authorize(request: Request, action: Action, project: str | None) -> Principal:
-    """Ask the authenticator; record who it was for the access log. Raises AuthError."""
+def state_of(request: Request) -> IndexState:
+    """The state of the index a request is for: the named one the front chose, else root."""
+    info: RequestInfo | None = request.scope.get("releasekit")
+    if info is not None and info.state is not None:
+        return info.state
     state: IndexState = request.app.state.index
+    return state
+
+
+async def authorize(request: Request, action: Action, project: str | None) -> Principal:
+    """Ask the request's index (acl.py); record who it was for the access log. Raises AuthError."""
+    state = state_of(request)
     client = request.client.host if request.client else "-"
-    principal = await state.authorizer.authorize(
-        request.headers.get("authorization"), action, project, client
-    )
+    principal = await state.check(request.headers.get("authorization"), action, project, client)
     info: RequestInfo | None = request.scope.get("releasekit")
     if info is not None:
         info.user = principal.name

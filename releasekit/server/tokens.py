@@ -9,6 +9,9 @@ only guessable secrets, and it would make every pip request pay ~0.25 s.
     {"version": 1, "tokens": [{"id": "3f9a0c1d2e4b", "sha256": "...", "owner": "ci",
       "description": "", "projects": ["*"], "actions": ["update"],
       "created": "2026-01-01T00:00:00Z", "expires": null}]}
+
+A token may also carry `"indexes": ["staging"]`: it then works on those named indexes only
+(indexes.py); a token without the field works on every index, as tokens made before indexes did.
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ from packaging.utils import canonicalize_name
 
 from releasekit.errors import IndexServerError
 from releasekit.server.htpasswd import write_private_file
+from releasekit.server.indexes import check_name
 
-Action = Literal["list", "download", "update", "admin"]
+Action = Literal["list", "download", "update", "admin", "promote"]
 ACTIONS: tuple[Action, ...] = get_args(Action)
 ALL_PROJECTS = "*"
 TOKENS_FILE = Path(".releasekit/tokens.json")  # relative to the packages directory
@@ -53,6 +57,11 @@ class ApiToken:
     created: datetime
     expires: datetime | None = None
     description: str = ""
+    indexes: tuple[str, ...] | None = None  # None: every index (tokens made before indexes)
+
+    def allows_index(self, index: str) -> bool:
+        """True for tokens without an index scope, and for the indexes named in it."""
+        return self.indexes is None or index in self.indexes
 
     def allows_project(self, project: str | None) -> bool:
         """True for "*" tokens, and for project-scoped ones when `project` is in scope or None."""
@@ -71,6 +80,8 @@ class ApiToken:
             "actions": list(self.actions),
             "created": _format_time(self.created),
             "expires": None if self.expires is None else _format_time(self.expires),
+            # Written only when scoped, so unscoped tokens keep the format older servers read.
+            **({} if self.indexes is None else {"indexes": list(self.indexes)}),
         }
 
     @classmethod
@@ -86,6 +97,7 @@ class ApiToken:
             created=_parse_time(str(data["created"])),
             expires=None if expires is None else _parse_time(str(expires)),
             description=str(data.get("description", "")),
+            indexes=None if data.get("indexes") is None else normalize_indexes(data["indexes"]),
         )
 
 
@@ -128,6 +140,21 @@ def normalize_projects(projects: Iterable[str]) -> tuple[str, ...]:
         names.add(canonicalize_name(project))
     if not names:
         raise ValueError("a token needs at least one project (or '*')")
+    return tuple(sorted(names))
+
+
+def normalize_indexes(indexes: Iterable[str]) -> tuple[str, ...]:
+    """Sorted, checked index names (`root` is the default index); at least one."""
+    names = set()
+    for index in indexes:
+        if not isinstance(index, str):
+            raise ValueError(f"invalid index name {index!r}")
+        try:
+            names.add(check_name(index, allow_root=True))
+        except IndexServerError as exc:
+            raise ValueError(exc.message) from None
+    if not names:
+        raise ValueError("an index-scoped token needs at least one index")
     return tuple(sorted(names))
 
 
@@ -195,10 +222,15 @@ def create_token(
     expires: datetime | None = None,
     description: str = "",
     now: datetime | None = None,
+    indexes: Iterable[str] | None = None,
 ) -> NewToken:
-    """Create and store a token; the returned value is the only copy of the secret."""
+    """Create and store a token; the returned value is the only copy of the secret.
+
+    `indexes` None: the token works on every index; else only on those named.
+    """
     try:
         scopes = normalize_projects(projects), validate_actions(actions)
+        index_scope = None if indexes is None else normalize_indexes(indexes)
     except ValueError as exc:
         raise IndexServerError(f"cannot create the token: {exc}") from exc
     if not owner:
@@ -210,7 +242,9 @@ def create_token(
     secret = base64.b32encode(secrets.token_bytes(20)).decode("ascii").lower()
     value = f"rk_{ident}_{secret}"
     created = (now or datetime.now(UTC)).replace(microsecond=0)
-    token = ApiToken(ident, token_digest(value), owner, *scopes, created, expires, description)
+    token = ApiToken(
+        ident, token_digest(value), owner, *scopes, created, expires, description, index_scope
+    )
     save_tokens(path, {**tokens, ident: token})
     return NewToken(token, value)
 

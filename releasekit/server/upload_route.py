@@ -24,7 +24,7 @@ from releasekit.server.auth import AuthError
 from releasekit.server.maintenance import remove_files
 from releasekit.server.metadata import ArchiveError, canonical_version, normalize, parse_filename
 from releasekit.server.problems import problem
-from releasekit.server.state import auth_problem, authorize
+from releasekit.server.state import auth_problem, authorize, state_of
 from releasekit.server.status_route import closed_problem
 from releasekit.server.upload import (
     UploadRefused,
@@ -90,7 +90,7 @@ def _too_large(limit: int) -> Response:
 
 async def upload_endpoint(request: Request) -> Response:
     """Dispatch on `:action`: file_upload or remove_pkg. Never redirects (twine aborts)."""
-    state: IndexState = request.app.state.index
+    state = state_of(request)
     limit = state.settings.max_upload_size
     declared = request.headers.get("content-length", "")
     if re.fullmatch(r"[0-9]{1,20}", declared) and int(declared) > limit + FORM_OVERHEAD:

@@ -136,7 +136,7 @@ async def send_upstream_file(
     auth = dict(scope["headers"]).get(b"authorization")
     client = scope.get("client")
     try:
-        principal = await state.authorizer.authorize(
+        principal = await state.check(  # the index's ACL and token scopes (acl.py)
             auth.decode("latin-1") if auth else None,
             "download",
             project,

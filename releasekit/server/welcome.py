@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -12,10 +11,7 @@ from starlette.responses import HTMLResponse
 from releasekit.server.auth import AuthError
 from releasekit.server.pages import latest
 from releasekit.server.simple import external_prefix
-from releasekit.server.state import authorize
-
-if TYPE_CHECKING:
-    from releasekit.server.state import IndexState
+from releasekit.server.state import authorize, state_of
 
 
 def base_url(request: Request) -> str:
@@ -58,7 +54,7 @@ def setup_snippets(base: str) -> list[tuple[str, str]]:
 
 async def welcome_endpoint(request: Request) -> HTMLResponse:
     """The welcome page; the project list is shown only to those allowed to list."""
-    state: IndexState = request.app.state.index
+    state = state_of(request)
     base = base_url(request)
     prefix = external_prefix(request.scope, request.headers.get("x-forwarded-prefix"))
     try:
