@@ -161,6 +161,12 @@ def token_group() -> None:
     multiple=True,
     help="An action it may do (repeatable; default update).",
 )
+@click.option(
+    "--index",
+    "indexes",
+    multiple=True,
+    help="An index it works on (repeatable; root is the default index; default every index).",
+)
 @click.option("--expires", help="30d (days from now) or a date such as 2026-12-31 (00:00 UTC).")
 @click.option("--description", default="", help="What the token is for (shown by `list`).")
 @_tokens_options
@@ -169,6 +175,7 @@ def token_create(
     owner: str,
     projects: tuple[str, ...],
     actions: tuple[str, ...],
+    indexes: tuple[str, ...],
     expires: str | None,
     description: str,
     tokens_file: Path | None,
@@ -187,6 +194,7 @@ def token_create(
         expires=None if expires is None else parse_expiry(expires, now=now),
         description=description,
         now=now,
+        indexes=indexes or None,
     )
     click.echo(new.value)
     click.echo(
@@ -232,4 +240,6 @@ def token_list(tokens_file: Path | None, packages_dir: Path | None) -> None:
         if token.expires is not None and token.expires <= now:
             expiry += " (expired)"
         scopes = ",".join(token.projects), ",".join(token.actions)
-        click.echo("\t".join([token.id, token.owner, *scopes, expiry, token.description]).rstrip())
+        where = [] if token.indexes is None else [f"indexes={','.join(token.indexes)}"]
+        fields = [token.id, token.owner, *scopes, *where, expiry, token.description]
+        click.echo("\t".join(fields).rstrip())

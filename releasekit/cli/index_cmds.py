@@ -1,4 +1,4 @@
-"""`releasekit server index create|list|remove`: thin click commands over indexes.py.
+"""`releasekit server index create|list|remove|acl`: thin click commands over indexes.py.
 
 Each works on the root store (`-D/--packages-dir`, `--storage s3://...` or the settings file),
 where the registry lives; a running server picks up the change.
@@ -18,8 +18,11 @@ from releasekit.server.indexes import (
     IndexConfig,
     config_for,
     create_index,
+    describe_acl,
+    parse_actions,
     read_registry,
     remove_index,
+    set_acl,
 )
 
 _STORAGE = click.option(
@@ -83,14 +86,42 @@ def create_command(
 @_STORAGE
 @_CONFIG
 def list_command(packages_dir: Path | None, storage: str | None, config_file: Path | None) -> None:
-    """The indexes, their bases and descriptions."""
+    """The indexes, their bases, ACLs and descriptions."""
     configs = read_registry(root_storage(config_file, packages_dir, storage))
-    click.echo(f"{ROOT_INDEX}\t(default: /simple/)")
+    root = config_for(configs, ROOT_INDEX)
+    click.echo(f"{ROOT_INDEX}\t(default: /simple/)\tacl={describe_acl(root)}")
     for config in sorted(configs.values(), key=lambda c: c.name):
         if config.name == ROOT_INDEX:
             continue
         bases = f"bases={','.join(config.bases)}" if config.bases else "bases=-"
-        click.echo(f"{config.name}\t{bases}\t{config.description}".rstrip())
+        line = f"{config.name}\t{bases}\tacl={describe_acl(config)}\t{config.description}"
+        click.echo(line.rstrip())
+
+
+@index_group.command("acl")
+@click.argument("name")
+@click.argument("principal")
+@click.argument("actions")
+@packages_dir_option
+@_STORAGE
+@_CONFIG
+def acl_command(
+    name: str,
+    principal: str,
+    actions: str,
+    packages_dir: Path | None,
+    storage: str | None,
+    config_file: Path | None,
+) -> None:
+    """Grant PRINCIPAL exactly ACTIONS on index NAME (read,upload,promote,admin or none).
+
+    PRINCIPAL: a user, token:<id>, :anonymous: or :authenticated:. An index with no entries
+    follows the server-wide rules (-a and the roles); see docs/indexes.md.
+    """
+    wanted = parse_actions(actions)
+    config = set_acl(root_storage(config_file, packages_dir, storage), name, principal, wanted)
+    granted = ",".join(sorted(wanted)) or "nothing"
+    click.echo(f"index {config.name}: {principal} may now {granted}; acl={describe_acl(config)}")
 
 
 @index_group.command("remove")

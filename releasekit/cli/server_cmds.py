@@ -58,10 +58,22 @@ def _settings(config_file: Path | None, **overrides: Any) -> Settings:
     return load_settings(overrides, config_file)
 
 
-def _storage(config_file: Path | None, packages_dir: Path | None, **overrides: Any) -> Any:
+def _storage(
+    config_file: Path | None, packages_dir: Path | None, index: str | None = None, **overrides: Any
+) -> Any:
+    """The store of the default index, or of the named `index` (which must exist)."""
+    from releasekit.server.indexes import ROOT_INDEX, config_for, read_registry
     from releasekit.server.process import make_storage
 
-    return make_storage(_settings(config_file, packages_dir=packages_dir, **overrides))
+    settings = _settings(config_file, packages_dir=packages_dir, **overrides)
+    if index is not None and index != ROOT_INDEX:
+        config_for(read_registry(make_storage(settings)), index)  # names the known ones
+    return make_storage(settings, index)
+
+
+_INDEX = click.option(
+    "--index", help="A named index (`releasekit server index list`); default: the root one."
+)
 
 
 @click.group("server")
@@ -168,18 +180,20 @@ def run(
 @_legacy_dir(listed=False)
 @packages_dir_option
 @click.option("--storage", help="Reindex s3://bucket/prefix instead of PACKAGES_DIR.")
+@_INDEX
 @_CONFIG
 def reindex_command(
     legacy_dir: Path | None,
     packages_dir: Path | None,
     storage: str | None,
+    index: str | None,
     config_file: Path | None,
 ) -> None:
     """Rebuild the catalogue, metadata sidecars and pages from the files alone."""
     from releasekit.server.maintenance import reindex
 
     report = reindex(
-        _storage(config_file, _one_dir(legacy_dir, packages_dir), storage=storage),
+        _storage(config_file, _one_dir(legacy_dir, packages_dir), index, storage=storage),
         progress=lambda p: click.echo(f"indexed {p.done}/{p.total} files", err=True),
     )
     click.echo(f"indexed {report.files} files in {report.projects} projects")
@@ -221,14 +235,20 @@ def migrate_command(source: str | None, target: str, packages_dir: Path | None) 
 @click.argument("version")
 @click.option("--reason", default="", help="Why (shown by pip and uv).")
 @packages_dir_option
+@_INDEX
 @_CONFIG
 def yank_command(
-    project: str, version: str, reason: str, packages_dir: Path | None, config_file: Path | None
+    project: str,
+    version: str,
+    reason: str,
+    packages_dir: Path | None,
+    index: str | None,
+    config_file: Path | None,
 ) -> None:
     """Yank every file of PROJECT VERSION (PEP 592): kept, but no longer chosen by resolvers."""
     from releasekit.server.maintenance import set_yanked
 
-    storage = _storage(config_file, packages_dir)
+    storage = _storage(config_file, packages_dir, index)
     for record in set_yanked(storage, project, version, reason):
         click.echo(f"yanked {record.filename}")
 
@@ -237,14 +257,19 @@ def yank_command(
 @click.argument("project")
 @click.argument("version")
 @packages_dir_option
+@_INDEX
 @_CONFIG
 def unyank_command(
-    project: str, version: str, packages_dir: Path | None, config_file: Path | None
+    project: str,
+    version: str,
+    packages_dir: Path | None,
+    index: str | None,
+    config_file: Path | None,
 ) -> None:
     """Undo `yank` for every file of PROJECT VERSION."""
     from releasekit.server.maintenance import set_yanked
 
-    storage = _storage(config_file, packages_dir)
+    storage = _storage(config_file, packages_dir, index)
     for record in set_yanked(storage, project, version, None):
         click.echo(f"unyanked {record.filename}")
 
@@ -253,14 +278,19 @@ def unyank_command(
 @click.argument("project")
 @click.argument("version")
 @packages_dir_option
+@_INDEX
 @_CONFIG
 def remove_command(
-    project: str, version: str, packages_dir: Path | None, config_file: Path | None
+    project: str,
+    version: str,
+    packages_dir: Path | None,
+    index: str | None,
+    config_file: Path | None,
 ) -> None:
     """Delete every file of PROJECT VERSION from the packages directory."""
     from releasekit.server.maintenance import remove_release
 
-    storage = _storage(config_file, packages_dir)
+    storage = _storage(config_file, packages_dir, index)
     for record in remove_release(storage, project, version):
         click.echo(f"removed {record.filename}")
 
@@ -270,15 +300,21 @@ def remove_command(
 @click.argument("status", type=click.Choice(["active", "archived", "quarantined", "deprecated"]))
 @click.option("--reason", default="", help="One line shown to clients (PEP 792).")
 @packages_dir_option
+@_INDEX
 @_CONFIG
 def status_command(
-    project: str, status: str, reason: str, packages_dir: Path | None, config_file: Path | None
+    project: str,
+    status: str,
+    reason: str,
+    packages_dir: Path | None,
+    index: str | None,
+    config_file: Path | None,
 ) -> None:
     """Set PROJECT's PEP 792 status; quarantined hides and stops serving its files."""
     from releasekit.server.maintenance import set_project_status
     from releasekit.server.status import parse_status
 
-    storage = _storage(config_file, packages_dir)
+    storage = _storage(config_file, packages_dir, index)
     (name,) = set_project_status(storage, project, parse_status(status, reason))
     click.echo(f"{name} is now {status}" + (f" ({reason})" if reason else ""))
 

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Literal
 
 from releasekit.credentials import index_endpoints
-from releasekit.errors import ConfigError
+from releasekit.errors import ConfigError, IndexServerError
+from releasekit.server.indexes import check_name
 
 Tool = Literal["pip", "poetry", "uv", "pypirc"]
 Mode = Literal["primary", "extra"]
@@ -40,12 +41,6 @@ class IndexUrls:
     @property
     def is_plain_http(self) -> bool:
         return self.simple.startswith("http://")
-
-
-# A named index lives at <base>/<index>/simple/ and <base>/<index>/legacy/; these names are
-# the server's own top-level paths, so an index cannot be called so.
-_INDEX_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
-_RESERVED = frozenset({"simple", "legacy", "packages", "integrity", "bundles", "metrics", "_"})
 
 
 def index_urls(url: str, index: str | None = None) -> IndexUrls:
@@ -75,11 +70,14 @@ def index_urls(url: str, index: str | None = None) -> IndexUrls:
 
 
 def _named_index_urls(base: str, index: str) -> IndexUrls:
-    if not _INDEX_NAME.fullmatch(index) or index in _RESERVED:
+    # The server's own rule (indexes.py), so setup never writes a URL the server cannot serve;
+    # `root` is the default index, also served at <base>/root/.
+    try:
+        check_name(index, allow_root=True)
+    except IndexServerError as exc:
         raise ConfigError(
-            f"{index!r} is not an index name",
-            hint="index names are lower-case letters, digits, - and _ (e.g. staging, prod)",
-        )
+            f"{index!r} is not an index name ({exc.message})", hint=exc.hint
+        ) from None
     base = base if base.endswith("/") else base + "/"
     for suffix in ("simple/", "legacy/"):
         base = base.removesuffix(suffix)

@@ -290,6 +290,63 @@ def remove_index(root: Storage, name: str) -> IndexConfig:
         return removed
 
 
+_PRINCIPAL = re.compile(r"token:[0-9a-f]{12}|[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}")
+
+
+def check_principal(principal: str) -> str:
+    """`principal` if an ACL can name it (a user, `token:<id>`, :anonymous:, :authenticated:)."""
+    if principal in (ANONYMOUS, AUTHENTICATED):
+        return principal
+    if principal == "__token__" or not _PRINCIPAL.fullmatch(principal):
+        raise IndexServerError(
+            f"{principal!r} cannot be named in an ACL",
+            hint=f"name a user, token:<id> (from `releasekit server token list`), {ANONYMOUS} "
+            f"or {AUTHENTICATED}",
+        )
+    return principal
+
+
+def parse_actions(text: str) -> frozenset[IndexAction]:
+    """`read,upload` as actions; `none` (or nothing) as the empty set."""
+    words = {w.strip() for w in text.split(",") if w.strip()}
+    if words <= {"none"}:
+        return frozenset()
+    unknown = sorted(words - set(INDEX_ACTIONS))
+    if unknown:
+        raise IndexServerError(
+            f"unknown index actions {', '.join(unknown)}",
+            hint=f"name some of {', '.join(INDEX_ACTIONS)} separated by commas, or none",
+        )
+    return frozenset(a for a in INDEX_ACTIONS if a in words)
+
+
+def set_acl(
+    root: Storage, name: str, principal: str, actions: frozenset[IndexAction]
+) -> IndexConfig:
+    """Grant `principal` exactly `actions` on the index `name` (empty: drop its entry)."""
+    check_name(name, allow_root=True)
+    check_principal(principal)
+    with root.lock(REGISTRY_NAME):
+        configs = read_registry(root)
+        current = config_for(configs, name)
+        acl = {who: granted for who, granted in current.acl.items() if who != principal}
+        if actions:
+            acl[principal] = actions
+        configs[name] = replace(current, acl=acl)
+        root.write_state(REGISTRY_NAME, render_registry(configs.values()))
+        return configs[name]
+
+
+def describe_acl(config: IndexConfig) -> str:
+    """`ci=upload; reader=read` (or `-` without entries): one line for `index list`."""
+    if not config.acl:
+        return "-"
+    return "; ".join(
+        f"{who}={','.join(a for a in INDEX_ACTIONS if a in actions)}"
+        for who, actions in sorted(config.acl.items())
+    )
+
+
 def unknown_index(name: str, configs: Mapping[str, IndexConfig]) -> IndexServerError:
     known = ", ".join([ROOT_INDEX, *sorted(set(configs) - {ROOT_INDEX})])
     return IndexServerError(

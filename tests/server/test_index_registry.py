@@ -119,9 +119,9 @@ def test_index_commands(tmp_path: Path) -> None:
     assert (tmp_path / ".indexes" / "staging" / ".releasekit").is_dir()
     code, out = run("list")
     assert out.splitlines() == [
-        "root\t(default: /simple/)",
-        "prod\tbases=-",
-        "staging\tbases=prod\tCI builds",
+        "root\t(default: /simple/)\tacl=-",
+        "prod\tbases=-\tacl=-",
+        "staging\tbases=prod\tacl=-\tCI builds",
     ]
     (tmp_path / ".indexes" / "staging" / "demo-1.0.tar.gz").write_bytes(b"x")
     before = (tmp_path / ".releasekit" / REGISTRY_NAME).read_bytes()
