@@ -164,9 +164,7 @@ def test_a_reader_of_prod_cannot_read_staging(
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
-def test_indexes_made_while_running_are_served_within_a_poll(
-    tmp_path: Path, workers: str
-) -> None:
+def test_indexes_made_while_running_are_served_within_a_poll(tmp_path: Path, workers: str) -> None:
     packages = tmp_path / "packages"
     packages.mkdir()
     log = tmp_path / "server.log"
