@@ -152,9 +152,9 @@ class IndexFront:
             # Starlette routes on `path` minus `root_path`: give it the whole path.
             await self.app({**inner, "path": root + (path or "/")}, receive, send)
         else:
-            detail = (
-                f"nothing at {root}{path} (index {name!r} answers /simple/, /packages/, /legacy/)"
-            )
+            where = f"{root}{path}"
+            where = where if len(where) <= 200 else where[:200] + "..."  # never echo it all
+            detail = f"nothing at {where} (index {name!r} answers /simple/, /packages/, /legacy/)"
             await send_raw(send, 404, *raw_problem(404, detail, "not-found"))
 
     def _log(self, scope: Scope, info: RequestInfo, sent: dict[str, int], start: float) -> None:

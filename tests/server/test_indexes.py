@@ -229,3 +229,13 @@ def test_admin_commands_take_an_index(
     assert run("reindex", "--index", "staging")[1].endswith("indexed 1 files in 1 projects\n")
     assert run("remove", "alpha", "1.0", "--index", "staging") == (0, f"removed {WHEEL}\n")
     wait_for(lambda: client.get("/staging/simple/alpha/").status_code == 404)
+
+
+def test_a_route_wins_over_an_index_of_the_same_name(
+    registry: LocalStorage, make_client: Callable[..., TestClient]
+) -> None:
+    create_index(registry, IndexConfig("qa"))  # allowed: only this server answers /qa itself
+    client = make_client(health_endpoint="/qa")
+    assert client.get("/qa").text == "ok\n"
+    assert client.get("/qa/simple/").json()["detail"] == "nothing at /qa/simple/"
+    assert client.get("/prod/simple/").status_code == 200
