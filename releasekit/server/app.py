@@ -303,6 +303,8 @@ async def _no_index(request: Request, exc: Any) -> Response:
 
 
 async def _not_found(request: Request, exc: Any) -> Response:
+    if isinstance(exc, IndexNotFound):  # Starlette asks the 404 handler before the class one
+        return await _no_index(request, exc)
     return problem(404, f"nothing at {request.url.path}", "not-found")
 
 

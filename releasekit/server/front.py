@@ -20,7 +20,7 @@ from urllib.parse import quote
 from releasekit.server.acl import IndexNotFound
 from releasekit.server.files import SmallFileCache, send_package
 from releasekit.server.problems import raw_problem, send_raw
-from releasekit.server.simple import send_simple
+from releasekit.server.simple import external_prefix, send_simple
 from releasekit.server.state import RequestInfo
 from releasekit.server.storage import StorageUnavailable
 
@@ -142,7 +142,9 @@ class IndexFront:
         inner = {**scope, "path": path, "root_path": root}
         reads = scope["method"] in _READS
         if not path and reads:  # /staging -> /staging/, so relative links resolve
-            location = (root + "/").encode("latin-1", "replace")
+            forwarded = dict(scope["headers"]).get(b"x-forwarded-prefix")
+            outer = external_prefix(inner, forwarded.decode("latin-1") if forwarded else None)
+            location = (outer + "/").encode("latin-1", "replace")
             await send_raw(send, 301, ((b"location", location), (b"content-length", b"0")), b"")
         elif reads and path.startswith("/simple"):
             await send_simple(state, inner, path, send)

@@ -239,3 +239,31 @@ def test_a_route_wins_over_an_index_of_the_same_name(
     assert client.get("/qa").text == "ok\n"
     assert client.get("/qa/simple/").json()["detail"] == "nothing at /qa/simple/"
     assert client.get("/prod/simple/").status_code == 200
+
+
+def test_index_aware_routes_get_the_state_or_a_404_naming_the_indexes(
+    registry: LocalStorage, make_client: Callable[..., TestClient]
+) -> None:
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+
+    from releasekit.server.acl import authorize_index, index_state
+
+    async def probe(request: Request) -> Response:
+        # What a route such as the promote one does: the state, then the ACL.
+        name = request.query_params["index"]
+        state = index_state(request, name)
+        principal = await authorize_index(request, name, "read", None)
+        return JSONResponse({"index": state.name, "who": principal.kind})
+
+    client = make_client()
+    client.app.add_route("/probe", probe)  # type: ignore[attr-defined]
+    assert client.get("/probe?index=staging").json() == {"index": "staging", "who": "anonymous"}
+    assert client.get("/probe?index=root").json() == {"index": "root", "who": "anonymous"}
+    unknown = client.get("/probe?index=qa")
+    assert unknown.status_code == 404
+    assert unknown.json()["code"] == "unknown-index"
+    assert unknown.json()["detail"] == (
+        "there is no index 'qa'; known indexes: root, prod, staging "
+        "(create it with `releasekit server index create NAME`)"
+    )
