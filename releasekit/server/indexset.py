@@ -39,6 +39,7 @@ class IndexSet:
         self.build = build
         self.states: dict[str, IndexState] = {}
         self.configs: dict[str, IndexConfig] = {}
+        self._defaults: dict[str, IndexConfig] = {}
         self.stop = threading.Event()
         self._threads: dict[str, threading.Thread] = {}
         self._blob: bytes | None = None
@@ -50,7 +51,9 @@ class IndexSet:
     def config(self, name: str) -> IndexConfig:
         """The registry entry of `name` (the default index has defaults until configured)."""
         config = self.configs.get(name)
-        return config if config is not None else IndexConfig(name)
+        if config is None:  # asked on every request of the default index: made once
+            config = self._defaults.get(name) or self._defaults.setdefault(name, IndexConfig(name))
+        return config
 
     def get(self, name: str) -> IndexState | None:
         """The state of the index `name`, or None when there is no such index."""

@@ -267,3 +267,30 @@ def test_index_aware_routes_get_the_state_or_a_404_naming_the_indexes(
         "there is no index 'qa'; known indexes: root, prod, staging "
         "(create it with `releasekit server index create NAME`)"
     )
+
+
+def test_nginx_routes_know_named_indexes(
+    registry: LocalStorage, make_client: Callable[..., TestClient], users: Users, dists: Dists
+) -> None:
+    set_acl(registry, "staging", "reader", frozenset({"read"}))
+    set_acl(registry, "prod", "ci", frozenset({"read", "upload"}))
+    client = make_client(
+        authenticate="update,download,list",
+        passwords=users.passwords,
+        accel_redirect="/_releasekit_files/",
+    )
+    assert post(client, "/prod/legacy/", dists.path(WHEEL), auth=users.credentials["ci"]) == 200
+
+    def gate(uri: str, who: str | None) -> int:
+        auth = users.credentials[who] if who else None
+        return client.get("/-/auth", headers={"X-Original-URI": uri}, auth=auth).status_code
+
+    assert gate("/staging/simple/alpha/", "reader") == 204
+    assert gate("/staging/simple/", None) == 401
+    assert gate("/staging/simple/", "ci") == 403  # staging's ACL, not the server-wide role
+    assert gate("/prod/simple/", "reader") == 403
+    for hostile in ("/qa/simple/", "/staging/packages/x.whl", "/Staging/simple/", "/../simple/"):
+        assert gate(hostile, "reader") == 403, hostile
+    # A file inherited from prod: nginx is sent to prod's directory under the packages one.
+    served = client.get(f"/staging/packages/{WHEEL}", auth=users.credentials["reader"])
+    assert served.headers["x-accel-redirect"] == f"/_releasekit_files/.indexes/prod/{WHEEL}"
