@@ -183,18 +183,25 @@ def default_catalogue(name: str, storage: Storage) -> tuple[Catalogue, PageSet]:
 def start_schedule(state: IndexState) -> threading.Thread:
     """The app's schedule thread over the registry of its (root) store; stops with `state.stop`.
 
-    The served index uses the app's live catalogue and pages, so its pages follow at once;
-    other indexes are opened afresh (their servers pick the change up on their next poll).
+    Every index this app serves (the default one and the named ones) uses its live catalogue
+    and pages, so its pages follow at once; an index not served yet is opened afresh.
     """
     from releasekit.server.indexes import ROOT_INDEX
     from releasekit.server.process import make_storage
 
+    def served(name: str) -> IndexState | None:
+        if state.family is not None:
+            return state.family.get(name)
+        return state if name == ROOT_INDEX else None
+
     def store_of(name: str) -> Storage:
-        return state.storage if name == ROOT_INDEX else make_storage(state.settings, name)
+        live = served(name)
+        return live.storage if live is not None else make_storage(state.settings, name)
 
     def catalogue_of(name: str, storage: Storage) -> tuple[Catalogue, PageSet]:
-        if storage is state.storage:
-            return state.catalogue, state.pages
+        live = served(name)
+        if live is not None and storage is live.storage:
+            return live.catalogue, live.pages
         return default_catalogue(name, storage)
 
     def counted(name: str, deleted: int) -> None:
