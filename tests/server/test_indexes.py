@@ -132,7 +132,13 @@ def test_a_token_scoped_to_one_index_is_refused_on_another(
 ) -> None:
     tokens = packages / ".releasekit" / "tokens.json"
     token = create_token(tokens, owner="ci", actions=["list", "download"], indexes=["staging"])
+    # A token made before indexes (no `indexes` field) works on every index.
+    old = create_token(tokens, owner="ci", actions=["list"])
+    stored = json.loads(tokens.read_text())["tokens"]
+    assert [("indexes" in t) for t in stored] == [True, False]
     client = make_client(passwords=users.passwords, authenticate="list,download,update")
+    for path in ("/simple/", "/prod/simple/", "/staging/simple/"):
+        assert client.get(path, auth=("__token__", old.value)).status_code == 200
     auth = ("__token__", token.value)
     assert client.get("/staging/simple/", auth=auth).status_code == 200
     for path in ("/prod/simple/", "/simple/"):
