@@ -70,8 +70,14 @@ HOSTILE = [
 ]
 
 
+def stored(packages: Path) -> dict[str, bytes]:
+    """The package files of every index (the server's caches under .releasekit/ left out: its
+    background indexing writes them on its own clock)."""
+    return {k: v for k, v in snapshot(packages).items() if ".releasekit" not in Path(k).parts}
+
+
 def test_hostile_paths_leak_nothing(guarded: Index, tmp_path: Path) -> None:
-    before = snapshot(guarded.packages)
+    before = stored(guarded.packages)
     for path, status, says in HOSTILE:
         got, body = raw_get(guarded.url, path)
         assert got == status, (path, got, body[:200])
@@ -79,4 +85,4 @@ def test_hostile_paths_leak_nothing(guarded: Index, tmp_path: Path) -> None:
         assert b"sha256" not in body and b"PK\x03\x04" not in body, path  # no page, no file
         assert len(body) < 600, path  # a huge name is never echoed back
     assert raw_get(guarded.url, "/prod/simple/")[0] == 200
-    assert snapshot(guarded.packages) == before
+    assert stored(guarded.packages) == before

@@ -44,6 +44,12 @@ def upload(url: str, path: Path, auth: tuple[str, str] | None = None) -> httpx2.
     )
 
 
+def files(url: str) -> list[str]:
+    """The files a project page lists; none while it is a 404 (not seen by this worker yet)."""
+    response = httpx2.get(url, headers={"accept": JSON})
+    return [] if response.status_code == 404 else listed(url)
+
+
 def listed(url: str, auth: tuple[str, str] | None = None) -> list[str]:
     response = httpx2.get(url, headers={"accept": JSON}, auth=auth)
     assert response.status_code == 200, response.text
@@ -179,7 +185,8 @@ def test_indexes_made_while_running_are_served_within_a_poll(tmp_path: Path, wor
         wait_for(lambda: all(httpx2.get(f"{url}/qa/simple/").status_code == 200 for _ in "1234"))
         wheel = make_wheel(tmp_path, "alpha", "1.0")
         assert upload(f"{url}/qa/legacy/", wheel).status_code == 200
-        wait_for(lambda: listed(f"{url}/qa/simple/alpha/") == [wheel.name])
+        # Stored through one worker, listed by every one within a poll.
+        wait_for(lambda: all(files(f"{url}/qa/simple/alpha/") == [wheel.name] for _ in "1234"))
         assert httpx2.get(f"{url}/simple/alpha/").status_code == 404
 
         # A registry broken by hand: the last good one stays in force, and the log says so.
