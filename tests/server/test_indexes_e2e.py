@@ -47,7 +47,9 @@ def upload(url: str, path: Path, auth: tuple[str, str] | None = None) -> httpx2.
 def files(url: str) -> list[str]:
     """The files a project page lists; none while it is a 404 (not seen by this worker yet)."""
     response = httpx2.get(url, headers={"accept": JSON})
-    return [] if response.status_code == 404 else listed(url)
+    if response.status_code == 404:
+        return []
+    return sorted(f["filename"] for f in response.json()["files"])
 
 
 def listed(url: str, auth: tuple[str, str] | None = None) -> list[str]:
@@ -181,8 +183,9 @@ def test_indexes_made_while_running_are_served_within_a_poll(tmp_path: Path, wor
         assert httpx2.get(f"{url}/qa/simple/").status_code == 404
         created = releasekit("server", "index", "create", "qa", "-D", str(packages))
         assert created.returncode == 0, created.stderr
-        # Each worker polls the registry: every one of them must serve qa (no retries on 404).
-        wait_for(lambda: all(httpx2.get(f"{url}/qa/simple/").status_code == 200 for _ in "1234"))
+        # Each worker polls the registry and says so; then every one of them serves qa.
+        wait_for(lambda: log.read_text().count("serving index qa at /qa/simple/") == int(workers))
+        assert all(httpx2.get(f"{url}/qa/simple/").status_code == 200 for _ in "1234")
         wheel = make_wheel(tmp_path, "alpha", "1.0")
         assert upload(f"{url}/qa/legacy/", wheel).status_code == 200
         # Stored through one worker, listed by every one within a poll.
@@ -193,7 +196,9 @@ def test_indexes_made_while_running_are_served_within_a_poll(tmp_path: Path, wor
         registry = packages / ".releasekit" / REGISTRY_NAME
         good = registry.read_bytes()
         registry.write_bytes(b'{"version": 1, "indexes": [{"name": "../etc"}]}')
-        wait_for(lambda: "is invalid, keeping the last good one" in log.read_text())
+        wait_for(
+            lambda: log.read_text().count("is invalid, keeping the last good one") == int(workers)
+        )
         assert all(listed(f"{url}/qa/simple/alpha/") == [wheel.name] for _ in "1234")
         registry.write_bytes(good)
 
@@ -201,7 +206,7 @@ def test_indexes_made_while_running_are_served_within_a_poll(tmp_path: Path, wor
             "server", "index", "remove", "qa", "--delete-files", "-D", str(packages)
         )
         assert removed.returncode == 0, removed.stderr
-        wait_for(lambda: all(httpx2.get(f"{url}/qa/simple/").status_code == 404 for _ in "1234"))
+        wait_for(lambda: log.read_text().count("index qa was removed") == int(workers))
         gone = httpx2.get(f"{url}/qa/simple/").json()
         assert gone["detail"] == "there is no index 'qa'; known indexes: root"
     finally:
