@@ -2,7 +2,7 @@
 
 Rules (docs/indexes.md has the tested matrix):
 - An index without ACL entries follows the server-wide rules exactly (`-a/--authenticate` and
-  the htpasswd roles, `auth.py`); `promote` then needs credentials and the `upload` role.
+  the htpasswd roles, `auth.py`); `promote` there follows the rule of uploads (`update`).
 - An index with ACL entries lets only the listed principals take the listed actions:
   `:anonymous:` grants to everybody, `:authenticated:` to every valid user or token, a user
   name to that user and their tokens, `token:<id>` to that token. Users with the server-wide
@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
@@ -151,8 +152,12 @@ async def authorize_index(
     """The principal allowed to take `action` on `index` (and `project`), or AuthError.
 
     `read` asks a token for `download`, `upload` for `update`; `promote` and `admin` for
-    themselves. An unknown index raises IndexNotFound.
+    themselves. An unknown index raises IndexNotFound; an index created a moment ago (not
+    picked up by the registry poll yet) is picked up first.
     """
+    indexes = request.app.state.indexes
+    if indexes.get(index) is None:
+        await run_in_threadpool(indexes.refresh)
     state = index_state(request, index)
     client = request.client.host if request.client else "-"
     principal = await state.check(

@@ -57,8 +57,10 @@ _VERBS: Mapping[Action, str] = {
     "admin": "run admin actions (remove, yank)",
     "promote": "promote releases",
 }
-# Never anonymous unless an index's ACL says so: -a/--authenticate does not cover these.
-ALWAYS_AUTHENTICATED: frozenset[Action] = frozenset({"admin", "promote"})
+# Never anonymous unless an index's ACL says so: -a/--authenticate does not cover it.
+ALWAYS_AUTHENTICATED: frozenset[Action] = frozenset({"admin"})
+# Promoting copies bytes into an index: it needs credentials exactly when uploading does.
+_AUTHENTICATED_AS: Mapping[Action, str] = {"promote": "update"}
 
 
 @dataclass(frozen=True)
@@ -215,7 +217,8 @@ class Authenticator:
         """
         if action not in ACTIONS:
             raise ValueError(f"unknown action {action!r}")
-        if action not in ALWAYS_AUTHENTICATED and action not in self._authenticate:
+        needs = _AUTHENTICATED_AS.get(action, action)
+        if action not in ALWAYS_AUTHENTICATED and needs not in self._authenticate:
             return ANONYMOUS
         users = self._users.get() if self._users else None
         tokens = self._tokens.get() if self._tokens else {}

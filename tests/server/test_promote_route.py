@@ -100,6 +100,7 @@ def _refused(
     **request: Any,
 ) -> dict[str, Any]:
     """POST; check the problem's status and message, and that no store changed."""
+    _settle(client)
     before = snapshot(packages)
     if content is not None:
         answer = client.post("/_/promote", content=content, **request)
@@ -111,6 +112,17 @@ def _refused(
     assert message in problem["detail"], problem
     assert snapshot(packages) == before
     return problem
+
+
+def _settle(client: TestClient) -> None:
+    """Let the app serve every index of the registry, index their files and save its caches, so
+    that nothing the app does on its own clock lands between two snapshots."""
+    indexes = client.app.state.indexes  # type: ignore[attr-defined]
+    indexes.refresh()
+    served = [indexes.root, *indexes.states.values()]
+    wait_for(lambda: not any(state.catalogue.pending for state in served))
+    for state in served:
+        state.catalogue.flush()
 
 
 @pytest.mark.parametrize(
