@@ -116,8 +116,8 @@ def _twine(url: str, user: tuple[str, str], *files: str | Path) -> None:
     assert sent.returncode == 0, sent.stdout + sent.stderr
 
 
-def _served_hashes(simple: str) -> dict[str, str]:
-    page = httpx2.get(f"{simple}alpha/", headers={"accept": JSON})
+def _served_hashes(simple: str, auth: tuple[str, str] | None = None) -> dict[str, str]:
+    page = httpx2.get(f"{simple}alpha/", headers={"accept": JSON}, auth=auth)
     assert page.status_code == 200, page.text
     return {f["filename"]: f["hashes"]["sha256"] for f in page.json()["files"]}
 
@@ -185,25 +185,70 @@ def test_twine_to_the_default_index_promote_over_http_then_pip_with_its_hashes(
         stop_server(process)
 
 
-def test_twine_to_staging_promote_to_prod_pip_from_prod(tmp_path: Path, users: Users) -> None:
-    """The whole story on named indexes; needs their serving (branch `indexes`)."""
+def test_twine_and_uv_to_staging_promote_to_prod_pip_and_uv_from_prod(
+    tmp_path: Path, users: Users
+) -> None:
+    """Issue 14's story: twine and `uv publish` upload to staging, `promote` (over HTTP, with a
+    promote-scoped token) moves the release to prod, pip and uv install it from prod with
+    --require-hashes pinned to staging's hashes; a read-only user of prod cannot read staging."""
     packages = tmp_path / "packages"
     _create_indexes(packages)
+    grants = (
+        ("prod", "reader", "read"),
+        ("prod", "ci", "promote"),
+        ("staging", "ci", "read,upload,promote"),
+    )
+    for index, principal, actions in grants:
+        granted = releasekit("server", "index", "acl", index, principal, actions, "-D", packages)
+        assert granted.returncode == 0, granted.stderr
     token = _promoter(packages)
     process, url = launch_server(
-        packages, tmp_path / "server.log", "-P", str(users.passwords), "-a", "update"
+        packages, tmp_path / "server.log", "-P", str(users.passwords), "-a", "update,download,list"
     )
     try:
-        if httpx2.get(f"{url}/staging/simple/").status_code == 404:
-            pytest.skip("named indexes are not served here yet: /staging/simple/ is a 404")
-        _twine(f"{url}/staging/legacy/", users.credentials["ci"], *_dists(tmp_path))
-        staging_hashes = _served_hashes(f"{url}/staging/simple/")
+        wheel, sdist = _dists(tmp_path)
+        _twine(f"{url}/staging/legacy/", users.credentials["ci"], wheel)
+        ci = users.credentials["ci"]
+        published = run(
+            BIN / "uv", "publish", "--publish-url", f"{url}/staging/legacy/",
+            "--username", ci[0], "--password", ci[1], sdist,
+            env={"UV_CACHE_DIR": str(tmp_path / "uv-cache")},
+        )  # fmt: skip
+        assert published.returncode == 0, published.stdout + published.stderr
+        staging_hashes = _served_hashes(f"{url}/staging/simple/", ci)
+        assert staging_hashes == {WHEEL: _sha256(wheel), SDIST: _sha256(sdist)}
         done = releasekit(
             "promote", "alpha", "1.0", "--from", "staging", "--to", "prod", "--url", url,
             env={"RELEASEKIT_PROMOTE_TOKEN": token},
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
-        assert _served_hashes(f"{url}/prod/simple/") == staging_hashes
-        _install_with_hashes(f"{url}/prod/simple/", staging_hashes, tmp_path)
+        again = releasekit(
+            "promote", "alpha", "1.0", "--from", "staging", "--to", "prod", "--url", url,
+            env={"RELEASEKIT_PROMOTE_TOKEN": token},
+        )  # fmt: skip
+        assert again.returncode == 0 and again.stdout.count("present") == 2, again.stdout
+        reader = users.credentials["reader"]
+        assert _served_hashes(f"{url}/prod/simple/", reader) == staging_hashes
+        for path in ("simple/", "simple/alpha/", f"packages/{WHEEL}"):
+            assert httpx2.get(f"{url}/staging/{path}", auth=reader).status_code == 403
+        prod = f"http://{reader[0]}:{reader[1]}@{url.removeprefix('http://')}/prod/simple/"
+        _install_with_hashes(prod, staging_hashes, tmp_path)
+        _uv_install_with_hashes(prod, staging_hashes, tmp_path)
     finally:
         stop_server(process)
+
+
+def _uv_install_with_hashes(simple: str, hashes: dict[str, str], tmp_path: Path) -> None:
+    pins = " ".join(f"--hash=sha256:{h}" for h in sorted(hashes.values()))
+    requirements = tmp_path / "uv-requirements.txt"
+    requirements.write_text(f"alpha==1.0 {pins}\n", encoding="utf-8")
+    env = {"UV_CACHE_DIR": str(tmp_path / "uv-cache")}
+    venv = tmp_path / "uv-env"
+    assert run(BIN / "uv", "venv", "--quiet", venv, env=env).returncode == 0
+    installed = run(
+        BIN / "uv", "pip", "install", "--python", venv / "bin" / "python", "--index-url", simple,
+        "--require-hashes", "--no-deps", "-r", requirements, env=env,
+    )  # fmt: skip
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    version = run(venv / "bin" / "python", "-c", "import alpha; print(alpha.__version__)")
+    assert version.stdout.strip() == "1.0"
