@@ -59,6 +59,11 @@ def index_group() -> None:
 @click.argument("name")
 @click.option("--base", "bases", multiple=True, help="Read through this index (repeatable).")
 @click.option("--description", default="", help="One line shown by `index list`.")
+@click.option(
+    "--overwrite/--no-overwrite",
+    default=None,
+    help="Let uploads replace files here (default: the server's --overwrite).",
+)
 @packages_dir_option
 @_STORAGE
 @_CONFIG
@@ -66,6 +71,7 @@ def create_command(
     name: str,
     bases: tuple[str, ...],
     description: str,
+    overwrite: bool | None,
     packages_dir: Path | None,
     storage: str | None,
     config_file: Path | None,
@@ -74,7 +80,7 @@ def create_command(
     from releasekit.server.process import make_storage
 
     settings = index_settings(config_file, packages_dir, storage)
-    config = IndexConfig(name, bases=bases, description=description)
+    config = IndexConfig(name, bases=bases, description=description, overwrite=overwrite)
     created = create_index(make_storage(settings), config)
     make_storage(settings, created.name).prepare()
     inherits = f", inherits {', '.join(created.bases)}" if created.bases else ""
@@ -122,6 +128,27 @@ def acl_command(
     config = set_acl(root_storage(config_file, packages_dir, storage), name, principal, wanted)
     granted = ",".join(sorted(wanted)) or "nothing"
     click.echo(f"index {config.name}: {principal} may now {granted}; acl={describe_acl(config)}")
+
+
+@index_group.command("overwrite")
+@click.argument("name")
+@click.argument("setting", type=click.Choice(["on", "off", "server"]))
+@packages_dir_option
+@_STORAGE
+@_CONFIG
+def overwrite_command(
+    name: str,
+    setting: str,
+    packages_dir: Path | None,
+    storage: str | None,
+    config_file: Path | None,
+) -> None:
+    """Whether uploads to NAME may replace files: on, off, or server (follow --overwrite)."""
+    from releasekit.server.indexes import set_overwrite
+
+    root = root_storage(config_file, packages_dir, storage)
+    config = set_overwrite(root, name, {"on": True, "off": False, "server": None}[setting])
+    click.echo(f"index {config.name}: overwrite {setting}")
 
 
 @index_group.command("remove")

@@ -71,6 +71,8 @@ class IndexConfig:
     created: str = ""
     upstream: Mapping[str, Any] | None = None
     retention: Mapping[str, Any] | None = None
+    # Replace files on upload: None follows the server's --overwrite (e.g. staging True, prod False).
+    overwrite: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -81,6 +83,7 @@ class IndexConfig:
             "created": self.created,
             "upstream": dict(self.upstream) if self.upstream is not None else None,
             "retention": dict(self.retention) if self.retention is not None else None,
+            "overwrite": self.overwrite,
         }
 
 
@@ -147,7 +150,14 @@ def parse_config(raw: object) -> IndexConfig:
         created=str(raw.get("created") or ""),
         upstream=sections["upstream"],
         retention=sections["retention"],
+        overwrite=_overwrite(raw.get("overwrite"), where),
     )
+
+
+def _overwrite(raw: object, where: str) -> bool | None:
+    if raw is None or isinstance(raw, bool):
+        return raw
+    raise IndexServerError(f"{where}: `overwrite` must be true, false or null")
 
 
 def parse_registry(data: bytes | None) -> dict[str, IndexConfig]:
@@ -333,6 +343,16 @@ def set_acl(
         if actions:
             acl[principal] = actions
         configs[name] = replace(current, acl=acl)
+        root.write_state(REGISTRY_NAME, render_registry(configs.values()))
+        return configs[name]
+
+
+def set_overwrite(root: Storage, name: str, overwrite: bool | None) -> IndexConfig:
+    """Let uploads to `name` replace files (True), refuse it (False) or follow the server (None)."""
+    check_name(name, allow_root=True)
+    with root.lock(REGISTRY_NAME):
+        configs = read_registry(root)
+        configs[name] = replace(config_for(configs, name), overwrite=overwrite)
         root.write_state(REGISTRY_NAME, render_registry(configs.values()))
         return configs[name]
 

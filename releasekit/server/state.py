@@ -84,6 +84,12 @@ class IndexState:
             return IndexConfig(self.name)
         return self.family.config(self.name)
 
+    @property
+    def overwrite(self) -> bool:
+        """Whether uploads here may replace files: the index's own setting, else the server's."""
+        own = self.config.overwrite
+        return self.settings.overwrite if own is None else own
+
     async def check(
         self, authorization: str | None, action: Action, project: str | None, client: str = "-"
     ) -> Principal:

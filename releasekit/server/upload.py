@@ -329,5 +329,6 @@ def _conflict(filename: str) -> UploadRefused:
         409,
         "file-exists",
         f"File already exists: {filename} is stored with different contents",
-        hint="release a new version; files are immutable unless the server runs with --overwrite",
+        hint="release a new version; files are immutable unless the server runs with --overwrite "
+        "(or the index allows it: `releasekit server index overwrite NAME on`)",
     )

@@ -200,7 +200,7 @@ async def _file_upload(
             filename,
             content.file if content is not None else io.BytesIO(),
             max_size=state.settings.max_upload_size,
-            overwrite=state.settings.overwrite,
+            overwrite=state.overwrite,
         )
     except UploadRefused as exc:
         state.metrics.uploads.labels(project or "-", exc.code).inc()

@@ -306,3 +306,40 @@ def test_nginx_routes_know_named_indexes(
     # A file inherited from prod: nginx is sent to prod's directory under the packages one.
     served = client.get(f"/staging/packages/{WHEEL}", auth=users.credentials["reader"])
     assert served.headers["x-accel-redirect"] == f"/_releasekit_files/.indexes/prod/{WHEEL}"
+
+
+def test_overwrite_is_an_index_setting(
+    registry: LocalStorage, make_client: Callable[..., TestClient], packages: Path, tmp_path: Path
+) -> None:
+    """staging may take a rebuilt file under the same name; prod (following the server's
+    default, no --overwrite) refuses it and keeps the first bytes."""
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    first = make_wheel(tmp_path / "first", "alpha", "1.0")
+    second = make_wheel(tmp_path / "second", "alpha", "1.0", payload=b"# rebuilt\n")
+    result = CliRunner().invoke(
+        cli, ["server", "index", "overwrite", "staging", "on", "-D", str(packages)]
+    )
+    assert (result.exit_code, result.output) == (0, "index staging: overwrite on\n")
+    client = make_client()
+    for index in ("staging", "prod"):
+        assert post(client, f"/{index}/legacy/", first) == 200
+    assert post(client, "/staging/legacy/", second) == 200
+    served = packages / ".indexes" / "staging" / first.name
+    assert served.read_bytes() == second.read_bytes()
+    before = snapshot(packages / ".indexes" / "prod")
+    data, files = upload_form(second)
+    refused = client.post("/prod/legacy/", data=data, files=files)
+    assert refused.status_code == 409, refused.text
+    assert "releasekit server index overwrite NAME on" in refused.json()["hint"]
+    assert snapshot(packages / ".indexes" / "prod") == before
+    result = CliRunner().invoke(
+        cli, ["server", "index", "overwrite", "nowhere", "on", "-D", str(packages)]
+    )
+    assert result.exit_code == 1 and "there is no index 'nowhere'" in result.output
+    assert (
+        json.loads((packages / ".releasekit" / REGISTRY_NAME).read_bytes())["indexes"][1][
+            "overwrite"
+        ]
+        is True
+    )
