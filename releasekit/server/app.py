@@ -202,6 +202,7 @@ def create_app(
             yield
         finally:
             state.stop.set()
+            indexes.stop.set()  # before the joins: the registry thread waits on it
             await run_in_threadpool(thread.join, 5)
             await run_in_threadpool(retention.join, 5)
             await run_in_threadpool(registry.join, 5)
