@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ from tests.server.conftest import (
     snapshot,
     stop_server,
 )
+from tests.server.test_e2e import run
 
 pytestmark = pytest.mark.e2e
 
@@ -33,22 +33,6 @@ JSON = "application/vnd.pypi.simple.v1+json"
 PROMOTE_SCOPE = ["promote"] if "promote" in ACTIONS else ["update"]
 WHEEL = "alpha-1.0-py3-none-any.whl"
 SDIST = "alpha-1.0.tar.gz"
-
-
-def run(
-    *command: str | Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    full_env = {
-        **os.environ,
-        "PIP_CONFIG_FILE": os.devnull,
-        "PIP_NO_CACHE_DIR": "1",
-        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-        "PIP_NO_INPUT": "1",
-        **(env or {}),
-    }
-    return subprocess.run(
-        [str(c) for c in command], capture_output=True, text=True, env=full_env, timeout=180
-    )
 
 
 def releasekit(

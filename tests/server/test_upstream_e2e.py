@@ -21,6 +21,7 @@ import httpx2
 import pytest
 
 from tests.server.conftest import launch_server, make_wheel, stop_server, wait_for
+from tests.server.test_e2e import run
 
 pytestmark = pytest.mark.e2e
 
@@ -46,23 +47,6 @@ class Pair:
 
     def upstream_requests(self, path: str) -> int:
         return self.upstream_log.read_text(errors="replace").count(f'path="{path}"')
-
-
-def run(
-    *command: str | Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    full_env = {
-        **os.environ,
-        "PIP_CONFIG_FILE": os.devnull,
-        "PIP_NO_CACHE_DIR": "1",
-        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-        "PIP_NO_INPUT": "1",
-        "UV_NO_CONFIG": "1",
-        **(env or {}),
-    }
-    return subprocess.run(
-        [str(c) for c in command], capture_output=True, text=True, env=full_env, timeout=180
-    )
 
 
 def pip_install(base: str, target: Path, *requirements: str) -> subprocess.CompletedProcess[str]:
