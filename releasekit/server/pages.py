@@ -85,6 +85,28 @@ def _listed(records: Iterable[FileRecord], status: ProjectStatus | None) -> Iter
     return () if status is not None and not status.serves_files else records
 
 
+def project_html_head(project: str, version: str, status: str | None, reason: str) -> list[str]:
+    """The lines of a project page up to its heading: PEP 629 version, PEP 792 status."""
+    lines = [
+        "<!DOCTYPE html>",
+        "<html>",
+        "  <head>",
+        f'    <meta name="pypi:repository-version" content="{version}">',
+    ]
+    if status is not None:
+        lines.append(f'    <meta name="pypi:project-status" content="{status}">')
+        if reason:
+            escaped = html.escape(reason, quote=True)
+            lines.append(f'    <meta name="pypi:project-status-reason" content="{escaped}">')
+    return [
+        *lines,
+        f"    <title>Links for {html.escape(project)}</title>",
+        "  </head>",
+        "  <body>",
+        f"    <h1>Links for {html.escape(project)}</h1>",
+    ]
+
+
 def render_project_html(
     project: str,
     records: Iterable[FileRecord],
@@ -92,23 +114,10 @@ def render_project_html(
     attested: Mapping[str, str] | None = None,
 ) -> bytes:
     """PEP 503 project page with PEP 629 meta, requires-python, PEP 592, PEP 658/714, PEP 792."""
-    lines = [
-        "<!DOCTYPE html>",
-        "<html>",
-        "  <head>",
-        f'    <meta name="pypi:repository-version" content="{API_VERSION}">',
-    ]
-    if status is not None and status.status != "active":
-        lines.append(f'    <meta name="pypi:project-status" content="{status.status}">')
-        if status.reason:
-            reason = html.escape(status.reason, quote=True)
-            lines.append(f'    <meta name="pypi:project-status-reason" content="{reason}">')
-    lines += [
-        f"    <title>Links for {html.escape(project)}</title>",
-        "  </head>",
-        "  <body>",
-        f"    <h1>Links for {html.escape(project)}</h1>",
-    ]
+    shown = status if status is not None and status.status != "active" else None
+    lines = project_html_head(
+        project, API_VERSION, shown.status if shown else None, shown.reason if shown else ""
+    )
     for record in _listed(records, status):
         attrs = [f'href="{html.escape(file_url(record))}"']
         if record.requires_python:

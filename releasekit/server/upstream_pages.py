@@ -16,7 +16,7 @@ from urllib.parse import quote
 from packaging.version import InvalidVersion, Version
 
 from releasekit.server.negotiation import Format
-from releasekit.server.pages import API_VERSION, Page, make_page
+from releasekit.server.pages import API_VERSION, Page, make_page, project_html_head
 from releasekit.server.upstream_listing import Listing, UpstreamFile
 
 
@@ -78,23 +78,7 @@ def render_json(project: str, files: Iterable[UpstreamFile], listing: Listing) -
 
 def render_html(project: str, files: Iterable[UpstreamFile], listing: Listing) -> bytes:
     """PEP 503 HTML with PEP 629 meta, requires-python, PEP 592 yank and PEP 658/714."""
-    lines = [
-        "<!DOCTYPE html>",
-        "<html>",
-        "  <head>",
-        '    <meta name="pypi:repository-version" content="1.0">',
-    ]
-    if listing.status is not None:
-        lines.append(f'    <meta name="pypi:project-status" content="{listing.status}">')
-        if listing.status_reason:
-            reason = html.escape(listing.status_reason, quote=True)
-            lines.append(f'    <meta name="pypi:project-status-reason" content="{reason}">')
-    lines += [
-        f"    <title>Links for {html.escape(project)}</title>",
-        "  </head>",
-        "  <body>",
-        f"    <h1>Links for {html.escape(project)}</h1>",
-    ]
+    lines = project_html_head(project, "1.0", listing.status, listing.status_reason or "")
     for entry in files:
         attrs = [f'href="{html.escape(_link(entry))}#sha256={entry.sha256}"']
         if entry.requires_python:
