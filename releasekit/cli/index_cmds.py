@@ -181,7 +181,27 @@ def remove_command(
     remove_index(root, name)
     for stored in files:
         own.delete(stored.filename)
-    click.echo(f"removed index {name}" + (f" and its {len(files)} files" if files else ""))
+    cached = _drop_upstream_cache(index_settings(config_file, packages_dir, storage), name)
+    click.echo(
+        f"removed index {name}"
+        + (f" and its {len(files)} files" if files else "")
+        + (f" ({cached} cached upstream files dropped)" if cached else "")
+    )
+
+
+def _drop_upstream_cache(settings: Any, name: str) -> int:
+    """Empty the index's upstream cache: an index made later under this name must not serve it."""
+    from releasekit.server.upstream_state import cache_storage
+
+    cache = cache_storage(settings, name)
+    if not cache.exists():
+        return 0
+    files = cache.scan()
+    for stored in files:
+        cache.delete(stored.filename)
+    for prefix in ("sha256", "pages", "metadata"):
+        cache.clear_state(prefix)
+    return len(files)
 
 
 @index_group.command("upstream")

@@ -136,3 +136,15 @@ def test_index_commands(tmp_path: Path) -> None:
         "removed index staging and its 1 files\n",
     )
     assert not (tmp_path / ".indexes" / "staging" / "demo-1.0.tar.gz").exists()
+    # An index's upstream cache goes with it: a later index of that name must not serve it.
+    assert run("create", "qa")[0] == 0
+    cache = LocalStorage(tmp_path / ".upstream" / "qa")
+    cache.prepare()
+    with cache.new_upload() as upload:
+        upload.write(b"cached bytes")
+        assert upload.create("six-1.0.tar.gz") is not None
+    cache.write_state("sha256/six-1.0.tar.gz", b"0" * 64)
+    cache.write_state("pages/six.json", b"{}")
+    assert run("remove", "qa") == (0, "removed index qa (1 cached upstream files dropped)\n")
+    assert cache.scan() == [] and cache.read_state("pages/six.json") is None
+    assert cache.read_state("sha256/six-1.0.tar.gz") is None
