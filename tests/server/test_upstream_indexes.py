@@ -11,7 +11,8 @@ import httpx2
 import pytest
 
 from tests.server.conftest import launch_server, make_wheel, stop_server
-from tests.server.test_upstream_e2e import JSON, pip_install, run, upstream_wheel
+from tests.server.test_e2e import run
+from tests.server.test_upstream_e2e import JSON, pip_install, upstream_wheel
 
 pytestmark = pytest.mark.e2e
 OLD = time.time() - 30 * 86400
