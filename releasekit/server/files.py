@@ -176,19 +176,8 @@ async def _lookup(
         if not await send_upstream_file(state, scope, receive, send, name):
             await _not_found(send, name)
         return None
-    auth = dict(scope["headers"]).get(b"authorization")
-    client = scope.get("client")
-    try:
-        principal = await state.check(
-            auth.decode("latin-1") if auth else None,
-            "download",
-            project,
-            str(client[0]) if client else "-",
-        )
-    except AuthError as exc:
-        await send_auth_failure(send, exc)
+    if not await may_download(state, scope, send, project):
         return None
-    scope["releasekit"].user = principal.name
     refusal = quarantine_problem(source.catalogue.statuses.get(project), project)
     if refusal is not None:  # PEP 792: every answer of a quarantined file, 304 included
         await send_raw(send, refusal.status_code, refusal.raw_headers, bytes(refusal.body))
@@ -316,3 +305,22 @@ async def _not_found(send: Send, name: str) -> None:
     await send_raw(
         send, 404, *raw_problem(404, f"no file named {name!r} on this index", "not-found")
     )
+
+
+async def may_download(state: IndexState, scope: Scope, send: Send, project: str) -> bool:
+    """Whether the caller may download `project`'s files here (the index's ACL and token
+    scopes); when not, the 401/403/429 answer has been sent."""
+    auth = dict(scope["headers"]).get(b"authorization")
+    client = scope.get("client")
+    try:
+        principal = await state.check(
+            auth.decode("latin-1") if auth else None,
+            "download",
+            project,
+            str(client[0]) if client else "-",
+        )
+    except AuthError as exc:
+        await send_auth_failure(send, exc)
+        return False
+    scope["releasekit"].user = principal.name
+    return True

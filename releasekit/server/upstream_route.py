@@ -12,11 +12,10 @@ from typing import TYPE_CHECKING
 
 from starlette.responses import FileResponse
 
-from releasekit.server.auth import AuthError
 from releasekit.server.catalogue import filename_project
-from releasekit.server.files import OCTETS, Served, file_headers, stream_stored
+from releasekit.server.files import OCTETS, Served, file_headers, may_download, stream_stored
 from releasekit.server.metadata import ArchiveError
-from releasekit.server.problems import raw_problem, send_auth_failure, send_raw
+from releasekit.server.problems import raw_problem, send_raw
 from releasekit.server.upstream import UpstreamConfig, reserved_by
 from releasekit.server.upstream_fetch import NotCached, UpstreamError
 from releasekit.server.upstream_listing import UpstreamFile, offered
@@ -133,19 +132,8 @@ async def send_upstream_file(
     if active is None:
         return False
     upstream, config = active
-    auth = dict(scope["headers"]).get(b"authorization")
-    client = scope.get("client")
-    try:
-        principal = await state.check(  # the index's ACL and token scopes (acl.py)
-            auth.decode("latin-1") if auth else None,
-            "download",
-            project,
-            str(client[0]) if client else "-",
-        )
-    except AuthError as exc:
-        await send_auth_failure(send, exc)
+    if not await may_download(state, scope, send, project):
         return True
-    scope["releasekit"].user = principal.name
     if await _refuse_reserved(send, project, config, f"file {filename!r}"):
         return True
     result = await _listing(upstream, config, project, send)
